@@ -1,0 +1,26 @@
+"""Errors that name the file and the problem, so a batch can record them and go on."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CardioError(Exception):
+    """Base class for errors the user should see as a plain message."""
+
+
+class RecordError(CardioError):
+    """One input file is bad. The batch records it in the problems table and goes on."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class DatasetError(CardioError):
+    """A whole dataset cannot be read (e.g. its folder does not exist)."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

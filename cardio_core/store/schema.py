@@ -1,0 +1,188 @@
+"""Versioned schema of the DuckDB store.
+
+Each migration is applied once, in order, inside one transaction, and recorded in
+`schema_version`. Add a new entry at the end; never edit an applied one.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", """
+CREATE TABLE datasets (
+    dataset_id      TEXT PRIMARY KEY,      -- 'chapman' | 'ptbxl' | 'acdc'
+    modality        TEXT NOT NULL,         -- 'ecg' | 'cmr'
+    source_dir      TEXT NOT NULL,
+    is_demo         BOOLEAN NOT NULL DEFAULT FALSE,
+    n_records       INTEGER,               -- usable records after exclusions
+    n_files         INTEGER,               -- records found on disk
+    preprocessed_dir TEXT,
+    split_seed      INTEGER,
+    ingested_at     TIMESTAMP
+);
+
+CREATE TABLE records (
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,         -- Chapman 'JS01053', PTB-XL ecg_id, ACDC 'patient001'
+    patient_id      TEXT,
+    split           TEXT,                  -- train|val|test (Chapman); display|pool (PTB-XL); cv (ACDC)
+    fold            INTEGER,               -- ACDC: the fold (0-4) in which this patient is validation
+    age             DOUBLE,
+    sex             TEXT,                  -- 'M' | 'F'
+    height          DOUBLE,                -- cm
+    weight          DOUBLE,                -- kg
+    bmi             DOUBLE,
+    bmi_category    TEXT,
+    source_path     TEXT NOT NULL,
+    n_labels        INTEGER,
+    excluded        BOOLEAN NOT NULL DEFAULT FALSE,
+    exclusion_reason TEXT,
+    flags           TEXT,                  -- comma-separated non-fatal warnings (flat lead, NaN, ...)
+    PRIMARY KEY (dataset_id, record_id)
+);
+
+CREATE TABLE labels (
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    class           TEXT NOT NULL,
+    class_group     TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, record_id, class)
+);
+
+-- Every raw statement kept for display: SNOMED codes (Chapman), SCP statements
+-- with likelihood (PTB-XL), the ACDC group.
+CREATE TABLE record_codes (
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    code            TEXT NOT NULL,
+    description     TEXT,
+    likelihood      DOUBLE,
+    mapped_class    TEXT
+);
+
+CREATE SEQUENCE problem_seq;
+CREATE TABLE problems (
+    problem_id      BIGINT PRIMARY KEY DEFAULT nextval('problem_seq'),
+    dataset_id      TEXT,
+    file            TEXT NOT NULL,
+    problem         TEXT NOT NULL,
+    stage           TEXT NOT NULL,         -- read | preprocess | ingest | embed | ...
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+-- Manifest of the preprocessed, memory-mappable arrays: record -> (shard file, row).
+CREATE TABLE preprocessed (
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    shard           TEXT NOT NULL,
+    row_index       INTEGER NOT NULL,
+    PRIMARY KEY (dataset_id, record_id)
+);
+
+-- Any loadable encoder weights: released files, pre-trained baselines, random init,
+-- and every fine-tuned checkpoint (kind = 'checkpoint').
+CREATE TABLE weights (
+    weights_id      TEXT PRIMARY KEY,
+    modality        TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    kind            TEXT NOT NULL,         -- released | pretrained | random | checkpoint
+    path            TEXT,
+    sha256          TEXT,
+    parent_weights_id TEXT,                -- lineage
+    load_report     JSON,                  -- missing / unexpected keys when it was loaded
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE jobs (
+    job_id          TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,         -- finetune | pretrain | embed | project | metrics | demo
+    spec            JSON NOT NULL,
+    status          TEXT NOT NULL,         -- queued | running | succeeded | failed | cancelled
+    pid             INTEGER,
+    log_path        TEXT,
+    error           TEXT,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    started_at      TIMESTAMP,
+    finished_at     TIMESTAMP
+);
+
+CREATE TABLE runs (
+    run_id          TEXT PRIMARY KEY,
+    job_id          TEXT,
+    modality        TEXT NOT NULL,
+    dataset_id      TEXT NOT NULL,
+    recipe          TEXT,
+    config          JSON,
+    parent_weights_id TEXT,
+    fold            INTEGER,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE checkpoints (
+    weights_id      TEXT PRIMARY KEY,      -- also a row in weights (kind = 'checkpoint')
+    run_id          TEXT NOT NULL,
+    job_id          TEXT,
+    epoch           INTEGER NOT NULL,
+    step            INTEGER NOT NULL,
+    fold            INTEGER,
+    path            TEXT NOT NULL,
+    val_metrics     JSON,
+    config          JSON,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE embeddings (
+    weights_id      TEXT NOT NULL,
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    fold            INTEGER,               -- ACDC: the fold whose model produced it
+    vector          FLOAT[] NOT NULL,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (weights_id, dataset_id, record_id)
+);
+
+CREATE TABLE projections (
+    projection_id   TEXT PRIMARY KEY,
+    weights_id      TEXT NOT NULL,
+    view            TEXT NOT NULL,         -- chapman_test | cross_domain | acdc
+    method          TEXT NOT NULL,
+    params          JSON,
+    aligned_to      TEXT,                  -- the projection it was aligned to (run evolution)
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE projection_points (
+    projection_id   TEXT NOT NULL,
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    x               DOUBLE NOT NULL,
+    y               DOUBLE NOT NULL,
+    PRIMARY KEY (projection_id, dataset_id, record_id)
+);
+
+CREATE TABLE metrics (
+    weights_id      TEXT NOT NULL,
+    scope           TEXT NOT NULL,         -- e.g. chapman_test, ptbxl_display, acdc
+    name            TEXT NOT NULL,         -- e.g. silhouette, f1, centroid_single
+    label           TEXT NOT NULL DEFAULT '',   -- '' = overall
+    fold            INTEGER NOT NULL DEFAULT -1, -- -1 = not per fold
+    value           DOUBLE,
+    ci_low          DOUBLE,
+    ci_high         DOUBLE,
+    extra           JSON,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (weights_id, scope, name, label, fold)
+);
+
+CREATE SEQUENCE bookmark_seq;
+CREATE TABLE bookmarks (
+    bookmark_id     BIGINT PRIMARY KEY DEFAULT nextval('bookmark_seq'),
+    title           TEXT NOT NULL,
+    note            TEXT,
+    page            TEXT,
+    view_params     JSON,
+    selection       JSON,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
