@@ -1,0 +1,83 @@
+"""Seeded, stratified splits (method.md §1). Record ids in, split names out."""
+from __future__ import annotations
+
+import numpy as np
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+
+def chapman_split(Y: np.ndarray, *, seed: int = 0, fractions=(0.70, 0.15, 0.15)) -> np.ndarray:
+    """Assign each record to 'train' / 'val' / 'test', stratified on the multi-label matrix.
+
+    Iterative stratification (Sechidis et al.): a plain StratifiedShuffleSplit on
+    label-set strings fails on combinations that occur once.
+    """
+    Y = np.asarray(Y)
+    if Y.ndim != 2 or len(Y) == 0:
+        raise ValueError(f"Y must be a non-empty (n_records, n_classes) matrix, got shape {Y.shape}")
+    train_f, val_f, test_f = fractions
+    if min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be positive and sum to 1, got {fractions}")
+    n = len(Y)
+    out = np.empty(n, dtype=object)
+    if n < 3:
+        out[:] = "train"
+        return out.astype(str)
+    idx = np.arange(n)
+    first = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=val_f + test_f, random_state=seed)
+    train_idx, rest_idx = next(first.split(idx, Y))
+    out[train_idx] = "train"
+    second = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=test_f / (val_f + test_f), random_state=seed + 1)
+    val_rel, test_rel = next(second.split(rest_idx, Y[rest_idx]))
+    out[rest_idx[val_rel]] = "val"
+    out[rest_idx[test_rel]] = "test"
+    return out.astype(str)
+
+
+def stratified_subset(strata, *, fraction: float = 0.10, seed: int = 0) -> np.ndarray:
+    """Boolean mask of a seeded stratified subset (PTB-XL's 10% display subset).
+
+    Strata that occur once cannot be stratified; they fall back to a seeded draw.
+    """
+    strata = np.asarray([str(s) for s in strata])
+    n = len(strata)
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    mask = np.zeros(n, dtype=bool)
+    if n == 0:
+        return mask
+    n_pick = max(1, int(round(fraction * n)))
+    values, counts = np.unique(strata, return_counts=True)
+    rare = np.isin(strata, values[counts < 2])
+    safe = np.where(~rare)[0]
+    rng = np.random.default_rng(seed)
+    if len(safe) >= 2 and len(np.unique(strata[safe])) < len(safe):
+        k = int(round(n_pick * len(safe) / n))
+        if 0 < k < len(safe) and k >= len(np.unique(strata[safe])):
+            sss = StratifiedShuffleSplit(n_splits=1, test_size=k, random_state=seed)
+            _, pick = next(sss.split(safe, strata[safe]))
+            mask[safe[pick]] = True
+    # fill up to n_pick (rare strata and rounding) with a seeded draw
+    remaining = np.where(~mask)[0]
+    short = n_pick - int(mask.sum())
+    if short > 0:
+        mask[rng.choice(remaining, size=short, replace=False)] = True
+    return mask
+
+
+def acdc_folds(groups, *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """The fold (0..n_folds-1) in which each patient is in validation, stratified on group."""
+    groups = np.asarray(groups)
+    if len(groups) < n_folds:
+        raise ValueError(f"need at least {n_folds} patients for {n_folds}-fold CV, got {len(groups)}")
+    _, counts = np.unique(groups, return_counts=True)
+    folds = np.empty(len(groups), dtype=int)
+    if counts.min() >= n_folds:
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        split_iter = splitter.split(np.zeros(len(groups)), groups)
+    else:  # too few patients per group for stratification (tiny demo sets)
+        from sklearn.model_selection import KFold
+        split_iter = KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(groups)
+    for k, (_, val_idx) in enumerate(split_iter):
+        folds[val_idx] = k
+    return folds
