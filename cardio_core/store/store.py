@@ -34,30 +34,41 @@ class Store:
     def __init__(self, db_path: str | Path, lock_timeout: float = 60.0):
         self.db_path = Path(db_path)
         self.lock_path = self.db_path.with_suffix(self.db_path.suffix + ".lock")
+        self.turnstile_path = self.db_path.with_suffix(self.db_path.suffix + ".turnstile")
         self.lock_timeout = lock_timeout
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
 
     # -- connections -----------------------------------------------------------------
+    def _flock(self, fd: int, mode: int, deadline: float) -> None:
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreBusy(f"{self.db_path}: store busy for more than {self.lock_timeout:.0f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
+        # A turnstile lock in front of the main lock gives writers priority: a waiting
+        # writer holds the turnstile, so new readers queue behind it instead of
+        # starving it with an endless stream of shared locks.
+        deadline = time.monotonic() + self.lock_timeout
+        turnstile = os.open(self.turnstile_path, os.O_RDWR | os.O_CREAT, 0o644)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            deadline = time.monotonic() + self.lock_timeout
-            delay = 0.005
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreBusy(f"{self.db_path}: store busy for more than {self.lock_timeout:.0f} s")
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.1)
+            self._flock(turnstile, fcntl.LOCK_EX, deadline)
+            try:
+                self._flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, deadline)
+            finally:
+                os.close(turnstile)  # closing the descriptor releases the flock
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the flock
+            os.close(fd)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
