@@ -1,0 +1,97 @@
+"""Embedding extraction: the pooled encoder output of every record, without augmentation.
+
+ECG records are cropped to samples 0..crop_length-1 (the evaluation crop), so the same
+checkpoint always gives the same vectors (method.md §7, mistake 6). Batched under
+inference_mode; bf16 autocast on CUDA.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class EmbeddingBatchResult:
+    record_ids: list[str]
+    vectors: np.ndarray            # (n, d) float32
+    probabilities: np.ndarray | None  # (n, n_classes) sigmoid/softmax outputs of the head, if wanted
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, device: str = "cpu",
+                       crop_length: int = 2500, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed every record of `arrays` (indexable by position; ECG (12, T), CMR (3, H, W)).
+
+    Returns (vectors (n, d) float32, head probabilities (n, C) or None).
+    """
+    import torch
+
+    if modality not in ("ecg", "cmr"):
+        raise ValueError(f"modality must be 'ecg' or 'cmr', got {modality!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    use_bf16 = dev.type == "cuda"
+    vecs, probs = [], []
+    n = len(arrays)
+    with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+        for start, stop in _batches(n, batch_size):
+            batch = np.stack([arrays[i] for i in range(start, stop)]).astype(np.float32, copy=False)
+            if modality == "ecg":
+                batch = batch[:, None, :, :crop_length]   # evaluation crop: samples 0..crop_length-1
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(dev, non_blocking=True)
+            feats = model.forward_features(x)
+            vecs.append(feats.float().cpu().numpy())
+            if with_head:
+                logits = model.head(feats).float()
+                p = torch.sigmoid(logits) if modality == "ecg" else torch.softmax(logits, dim=1)
+                probs.append(p.cpu().numpy())
+    if not vecs:
+        return np.empty((0, 0), np.float32), None
+    return np.concatenate(vecs).astype(np.float32), (np.concatenate(probs) if with_head else None)
+
+
+def store_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequence[str], vectors: np.ndarray,
+                     fold: int | None = None) -> None:
+    """Replace this (weights, dataset) pair's embeddings for these records, atomically."""
+    if len(record_ids) != len(vectors):
+        raise ValueError(f"{len(record_ids)} record ids but {len(vectors)} vectors")
+    df = pd.DataFrame({"weights_id": weights_id, "dataset_id": dataset_id,
+                       "record_id": list(map(str, record_ids)), "fold": fold,
+                       "vector": list(np.asarray(vectors, dtype=np.float32))})
+    with store.write() as con:
+        con.execute("DELETE FROM embeddings WHERE weights_id = ? AND dataset_id = ? AND list_contains(?, record_id)",
+                    [weights_id, dataset_id, df["record_id"].tolist()])
+        con.register("_emb", df)
+        con.execute("INSERT INTO embeddings (weights_id, dataset_id, record_id, fold, vector) "
+                    "SELECT weights_id, dataset_id, record_id, fold, vector::FLOAT[] FROM _emb")
+        con.unregister("_emb")
+
+
+def load_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequence[str] | None = None
+                    ) -> tuple[list[str], np.ndarray]:
+    """(record ids, vectors (n, d)) in record-id order, or in the given order."""
+    with store.read() as con:
+        rel = con.execute("SELECT record_id, vector FROM embeddings WHERE weights_id = ? AND dataset_id = ? "
+                          "ORDER BY record_id", [weights_id, dataset_id])
+        rows = rel.fetchnumpy()
+    ids = [str(r) for r in rows["record_id"]]
+    if not ids:
+        return [], np.empty((0, 0), np.float32)
+    X = np.stack(rows["vector"]).astype(np.float32)
+    if record_ids is not None:
+        pos = {r: i for i, r in enumerate(ids)}
+        missing = [r for r in record_ids if r not in pos]
+        if missing:
+            raise KeyError(f"no embeddings of {weights_id} for {len(missing)} records of {dataset_id}, e.g. {missing[:3]}")
+        order = [pos[r] for r in record_ids]
+        return list(record_ids), X[order]
+    return ids, X
