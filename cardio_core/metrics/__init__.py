@@ -1,0 +1,38 @@
+"""Evaluation metrics as pure functions (method.md §5): numpy in, floats/dicts/DataFrames out."""
+from cardio_core.metrics.classification import (
+    accuracy,
+    accuracy_mean_se,
+    binarize,
+    macro_average,
+    per_class_scores,
+    prevalence_f1_pearson,
+)
+from cardio_core.metrics.embedding import (
+    bootstrap_ci,
+    centroid_table,
+    cross_domain_distances,
+    fold_mean_sd,
+    intra_inter_ratio,
+    knn_label_purity,
+    label_centroids,
+    label_matrix,
+    multi_labelled_rhythm_mask,
+    rhythm_centroids,
+    rhythm_label_of,
+    share_closer_to,
+    silhouette_overall,
+    silhouette_per_label,
+    silhouette_report,
+    single_labelled_rhythm_mask,
+)
+from cardio_core.metrics.probes import demographic_probe, domain_shift_score, linear_probe
+
+__all__ = [
+    "accuracy", "accuracy_mean_se", "binarize", "macro_average", "per_class_scores",
+    "prevalence_f1_pearson",
+    "bootstrap_ci", "centroid_table", "cross_domain_distances", "fold_mean_sd", "intra_inter_ratio",
+    "knn_label_purity", "label_centroids", "label_matrix", "multi_labelled_rhythm_mask",
+    "rhythm_centroids", "rhythm_label_of", "share_closer_to", "silhouette_overall",
+    "silhouette_per_label", "silhouette_report", "single_labelled_rhythm_mask",
+    "demographic_probe", "domain_shift_score", "linear_probe",
+]
