@@ -109,3 +109,11 @@ def test_domain_shift_score():
         domain_shift_score(a, same[:, :3])
     with pytest.raises(ValueError, match="at least cv"):
         domain_shift_score(a, same[:3])
+
+
+def test_metrics_benchmark_runs_end_to_end_on_a_small_set(capsys):
+    from bench.metrics import main
+
+    main(["--n=400", "--dim=16", "--n-boot=20"])
+    out = capsys.readouterr().out
+    assert "total" in out and "domain AUROC" in out
