@@ -106,6 +106,8 @@ def test_silhouette_argument_errors():
         silhouette_overall(LINE_X, ["A", "B", "B"])
     with pytest.raises(ValueError, match="NaN"):
         silhouette_overall(np.array([[0.0], [np.nan], [1.0]]), ["A", "B", "B"])
+    with pytest.raises(ValueError, match="None"):
+        silhouette_overall(LINE_X, ["A", None, "B", "B"])
 
 
 def _rhythm_cohort(n=300, seed=0):
@@ -132,6 +134,16 @@ def test_silhouette_report_uses_only_single_labelled_records():
     for lab in RHYTHM_LABELS:
         assert report.loc[lab, "silhouette"] == pytest.approx(per[lab])
         assert report.loc[lab, "n"] == (rhythm[single] == lab).sum()
+
+
+def test_silhouette_report_on_rhythm_only_label_space():
+    """PTB-XL carries only mapped rhythm labels: classes = RHYTHM_LABELS, two labels = not single."""
+    X, lists, rhythm = _rhythm_cohort()
+    lists = [[r] for r in rhythm]
+    lists[0] = [rhythm[0], "AFIB" if rhythm[0] != "AFIB" else "SR"]
+    report = silhouette_report(X, lists, RHYTHM_LABELS, n_boot=20)
+    assert report.loc["overall", "n"] == len(X) - 1
+    assert report.loc["overall", "silhouette"] == pytest.approx(silhouette_overall(X[1:], rhythm[1:]))
 
 
 def test_silhouette_report_intervals_contain_estimate_and_are_seeded():

@@ -42,6 +42,8 @@ def _check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
         raise ValueError(f"{name} must be 1-D (one label per record), got shape {labels.shape}")
     if len(labels) != n:
         raise ValueError(f"{name} has {len(labels)} entries but X has {n} records")
+    if any(lab is None or (isinstance(lab, float) and lab != lab) for lab in labels):
+        raise ValueError(f"{name} contains None or NaN; use '' for records without a label")
     return labels.astype(str)
 
 
