@@ -183,6 +183,20 @@ CREATE TABLE bookmarks (
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """),
+    (2, "background jobs: process group, cancel, resume, checkpoints, launcher", """
+ALTER TABLE jobs ADD COLUMN pgid INTEGER;
+ALTER TABLE jobs ADD COLUMN host TEXT;
+ALTER TABLE jobs ADD COLUMN exit_code INTEGER;
+ALTER TABLE jobs ADD COLUMN gpu INTEGER;                 -- CUDA device index given to a local job
+ALTER TABLE jobs ADD COLUMN launcher TEXT DEFAULT 'local';  -- local | slurm
+ALTER TABLE jobs ADD COLUMN slurm_job_id TEXT;
+ALTER TABLE jobs ADD COLUMN claimed_at_s DOUBLE;         -- unix time a scheduler claimed it (status 'starting')
+ALTER TABLE jobs ADD COLUMN cancel_requested_at_s DOUBLE;  -- unix time of the cancel request
+ALTER TABLE jobs ADD COLUMN resume_of TEXT;              -- the job this one continues
+ALTER TABLE jobs ADD COLUMN resume_from TEXT;            -- checkpoint path it starts from
+ALTER TABLE jobs ADD COLUMN last_checkpoint TEXT;        -- last complete checkpoint the worker registered
+ALTER TABLE jobs ADD COLUMN last_checkpoint_epoch INTEGER;
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

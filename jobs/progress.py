@@ -1,0 +1,130 @@
+"""Job progress as a small JSON file beside the job's log, and atomic file writes.
+
+The worker writes runs/<job>/progress.json; the app and the CLI read it without touching
+the store. Every write goes to a temporary file that is renamed over the old one, so a
+reader (or a job killed mid-write) never sees half a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+PROGRESS_FILE = "progress.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed to `path`.
+
+    A writer killed inside the block leaves only a '*.tmp' file, never a partial `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fraction_done(epoch, total_epochs, step, total_steps) -> float | None:
+    """Fraction of the job done; `epoch` counts completed epochs, `step` steps within the current one."""
+    if total_epochs:
+        within = (step / total_steps) if (step is not None and total_steps) else 0.0
+        return min(1.0, ((epoch or 0) + within) / total_epochs)
+    if total_steps and step is not None:
+        return min(1.0, step / total_steps)
+    return None
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN; a diverged loss must not make progress.json unreadable.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return _clean(value.item())
+    return value
+
+
+class ProgressWriter:
+    """Keeps the latest progress and writes it at most every `min_interval` seconds."""
+
+    def __init__(self, job_dir: str | Path, job_id: str, min_interval: float = 1.0, clock=time.time):
+        self.path = Path(job_dir) / PROGRESS_FILE
+        self.job_id = job_id
+        self.min_interval = min_interval
+        self.clock = clock
+        self.started = clock()
+        self.state: dict[str, Any] = {}
+        self._last_write = -math.inf
+        self._dirty = False
+
+    def update(self, *, epoch: int | None = None, step: int | None = None, total_epochs: int | None = None,
+               total_steps: int | None = None, metrics: dict | None = None, message: str | None = None,
+               force: bool = False) -> None:
+        for key, value in (("epoch", epoch), ("step", step), ("total_epochs", total_epochs),
+                           ("total_steps", total_steps), ("message", message)):
+            if value is not None:
+                self.state[key] = value
+        if metrics:
+            self.state["metrics"] = {**self.state.get("metrics", {}), **_clean(dict(metrics))}
+        self._dirty = True
+        if force or self.clock() - self._last_write >= self.min_interval:
+            self.flush()
+
+    def flush(self, status: str | None = None) -> None:
+        if status is not None:
+            self.state["status"] = status
+            self._dirty = True
+        if not self._dirty:
+            return
+        now = self.clock()
+        elapsed = max(0.0, now - self.started)
+        s = self.state
+        fraction = _fraction_done(s.get("epoch"), s.get("total_epochs"), s.get("step"), s.get("total_steps"))
+        eta = None
+        if fraction is not None and fraction > 0:
+            eta = elapsed * (1.0 - fraction) / fraction
+        record = {"job_id": self.job_id, **s, "fraction": fraction, "elapsed_s": round(elapsed, 3),
+                  "eta_s": None if eta is None else round(eta, 3), "updated_at": now}
+        atomic_write_text(self.path, json.dumps(_clean(record), sort_keys=True))
+        self._last_write = now
+        self._dirty = False
+
+
+def read_progress(job_dir: str | Path) -> dict[str, Any] | None:
+    """The job's last progress record, or None if it has not reported any yet."""
+    path = Path(job_dir) / PROGRESS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        # Written atomically, so this means someone else damaged it: report, don't crash the page.
+        return {"error": f"{path}: unreadable progress file"}

@@ -1,0 +1,233 @@
+"""What a background job should do: a typed, validated, JSON/TOML-serialisable spec.
+
+A spec is data from users (forms, files, the command line), so every field is checked
+and an invalid value raises SpecError naming the field and what is allowed. Weights are
+named by id or by a file name inside the workspace's weights/ folder, never by an
+arbitrary path, so a spec cannot make a job read files outside the workspace.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cardio_core.errors import CardioError
+
+KINDS = ("finetune", "pretrain", "embed", "project", "metrics", "demo", "sleep")
+# Kinds that train or embed with an encoder, and so need to know which one.
+MODEL_KINDS = ("finetune", "pretrain", "embed")
+TRAINING_KINDS = ("finetune", "pretrain")
+MODALITIES = ("ecg", "cmr")
+DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ("acdc",)}
+DEVICES = ("cpu", "cuda", "auto")
+MAX_EPOCHS = 10_000
+N_FOLDS = 5
+MAX_SEED = 2**32 - 1
+DEFAULT_CHECKPOINT_EVERY = 10
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+class SpecError(CardioError):
+    """An invalid job spec: names the field (and the file, when read from one)."""
+
+    def __init__(self, field_name: str, problem: str, path: str | Path | None = None):
+        self.field = field_name
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        prefix = f"{self.path}: " if self.path else ""
+        super().__init__(f"{prefix}{field_name}: {problem}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if not _is_int(value) or not low <= value <= high:
+        raise SpecError(name, f"must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SpecError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _check_name(name: str, value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value) or value in (".", ".."):
+        raise SpecError(name, f"must be {what} (letters, digits, '.', '_', '-'; no path), got {value!r}")
+    return value
+
+
+def _check_json_dict(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(name, f"must be a table of key = value, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise SpecError(name, f"keys must be non-empty strings, got {key!r}")
+    try:
+        # allow_nan=False: NaN/inf cannot round-trip through the store's JSON.
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(name, f"must hold only JSON values (numbers, strings, lists, tables): {exc}") from None
+    return value
+
+
+@dataclass
+class JobSpec:
+    kind: str
+    modality: str | None = None
+    dataset: str | None = None
+    weights: str | None = None          # a weights_id or a file name inside <workspace>/weights/
+    recipe: str | None = None           # preset name; `overrides` change single values of it
+    overrides: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    checkpoint_every: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    folds: list[int] | None = None      # CMR cross-validation folds to run (None = all five)
+    params: dict[str, Any] = field(default_factory=dict)  # free parameters of other kinds
+    name: str | None = None             # a label for people; not used by the job
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "JobSpec":
+        from .registry import kind_names
+        known = kind_names()
+        if not isinstance(self.kind, str) or self.kind not in known:
+            raise SpecError("kind", f"must be one of {', '.join(known)}, got {self.kind!r}")
+        if self.modality is not None:
+            _check_choice("modality", self.modality, MODALITIES)
+        elif self.kind in MODEL_KINDS:
+            raise SpecError("modality", f"is required for a {self.kind} job (one of {', '.join(MODALITIES)})")
+        if self.dataset is not None:
+            allowed = DATASETS[self.modality] if self.modality else tuple(d for ds in DATASETS.values() for d in ds)
+            _check_choice("dataset", self.dataset, allowed)
+        elif self.kind in TRAINING_KINDS:
+            raise SpecError("dataset", f"is required for a {self.kind} job")
+        if self.weights is not None:
+            _check_name("weights", self.weights, "a weights id or a file name in the workspace weights/ folder")
+        if self.recipe is not None:
+            _check_name("recipe", self.recipe, "a recipe preset name")
+        _check_json_dict("overrides", self.overrides)
+        _check_json_dict("params", self.params)
+        if self.epochs is None:
+            if self.kind in TRAINING_KINDS:
+                raise SpecError("epochs", f"is required for a {self.kind} job (an integer in 1..{MAX_EPOCHS})")
+        else:
+            _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
+            if self.checkpoint_every is None:
+                self.checkpoint_every = min(DEFAULT_CHECKPOINT_EVERY, self.epochs)
+        if self.checkpoint_every is not None:
+            if self.epochs is None:
+                raise SpecError("checkpoint_every", "needs epochs to be set")
+            _check_int("checkpoint_every", self.checkpoint_every, 1, self.epochs)
+        _check_choice("device", self.device, DEVICES)
+        _check_int("seed", self.seed, 0, MAX_SEED)
+        if self.folds is not None:
+            if self.modality != "cmr":
+                raise SpecError("folds", "only CMR (ACDC) jobs run cross-validation folds")
+            if not isinstance(self.folds, (list, tuple)) or not self.folds:
+                raise SpecError("folds", f"must be a non-empty list of integers in 0..{N_FOLDS - 1}")
+            for f in self.folds:
+                _check_int("folds", f, 0, N_FOLDS - 1)
+            if len(set(self.folds)) != len(self.folds):
+                raise SpecError("folds", f"must not repeat a fold, got {list(self.folds)}")
+            self.folds = sorted(self.folds)
+        if self.name is not None and (not isinstance(self.name, str) or len(self.name) > 200):
+            raise SpecError("name", "must be a string of at most 200 characters")
+        return self
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str | Path | None = None) -> "JobSpec":
+        if not isinstance(data, dict):
+            raise SpecError("spec", f"must be a table of fields, got {type(data).__name__}", path)
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise SpecError(unknown[0], f"unknown field (allowed: {', '.join(allowed)})", path)
+        if "kind" not in data:
+            raise SpecError("kind", "is required", path)
+        values = dict(data)
+        for key in ("overrides", "params"):
+            if values.get(key) is None:
+                values.pop(key, None)
+        # JSON has no integers distinct from floats for some writers: accept 10.0 as 10.
+        for key in ("epochs", "checkpoint_every", "seed"):
+            v = values.get(key)
+            if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+                values[key] = int(v)
+        try:
+            return cls(**values)
+        except SpecError as exc:
+            if path is not None and exc.path is None:
+                raise SpecError(exc.field, exc.problem, path) from None
+            raise
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "JobSpec":
+        """Read a .json or .toml spec file."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise SpecError("spec", f"cannot read the file: {exc.strerror or exc}", path) from None
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".json":
+                data = json.loads(raw.decode("utf-8"))
+            elif suffix == ".toml":
+                data = tomllib.loads(raw.decode("utf-8"))
+            else:
+                raise SpecError("spec", f"must be a .json or .toml file, got {path.suffix or 'no suffix'!r}", path)
+        except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise SpecError("spec", f"not valid {suffix[1:].upper()}: {exc}", path) from None
+        return cls.from_dict(data, path)
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """'params.seconds=0.5' -> (['params', 'seconds'], 0.5). Values are JSON when they parse, else strings."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError("--set", f"expected key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_assignments(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply `key=value` / `params.key=value` / `overrides.key=value` to a spec dict."""
+    data = json.loads(json.dumps(data))
+    for text in assignments:
+        keys, value = parse_assignment(text)
+        if len(keys) == 1:
+            data[keys[0]] = value
+        elif len(keys) == 2 and keys[0] in ("params", "overrides"):
+            data.setdefault(keys[0], {})
+            if data[keys[0]] is None:
+                data[keys[0]] = {}
+            data[keys[0]][keys[1]] = value
+        else:
+            raise SpecError("--set", f"{'.'.join(keys)}: only FIELD, params.KEY or overrides.KEY can be set")
+    return data
