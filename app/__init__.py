@@ -1,0 +1,1 @@
+"""The CardioScope Streamlit app: `streamlit run app/main.py` (or `cardio app`)."""

@@ -1,0 +1,269 @@
+"""Shared pieces of the pages: the cached store, cached queries, review mode, downloads, previews.
+
+The Store is a cached resource (one per workspace database); it opens a short-lived
+connection per query, so the app never holds the database. Query results are cached with a
+short TTL keyed by the database path and the query's arguments.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from cardio_core import views
+from cardio_core.config import Workspace
+from cardio_core.store.store import Store
+
+from . import state
+
+TTL_S = 15
+
+
+def workspace() -> Workspace:
+    return Workspace.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(db_path: str) -> Store:
+    return Store(db_path, lock_timeout=20.0)
+
+
+def store() -> Store:
+    ws = workspace().ensure()
+    return _store(str(ws.db_path))
+
+
+def db() -> str:
+    return str(workspace().db_path)
+
+
+# -- cached queries: the first argument is the database path, so workspaces never share entries -----------
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def summary(db_path: str) -> dict[str, pd.DataFrame]:
+    return views.workspace_summary(_store(db_path))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def weights(db_path: str, modality: str | None = None) -> pd.DataFrame:
+    return views.list_weights(_store(db_path), modality)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def available_views(db_path: str, weights_id: str) -> list[str]:
+    return views.available_views(_store(db_path), weights_id)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=32)
+def points(db_path: str, weights_id: str, view: str) -> pd.DataFrame:
+    return views.projection_points(_store(db_path), weights_id, view)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def silhouettes(db_path: str, a: str, b: str, scope: str) -> pd.DataFrame:
+    return views.silhouette_comparison(_store(db_path), a, b, scope)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def centroids(db_path: str, ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    return views.centroid_tables(_store(db_path), ids)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def probes(db_path: str, run_id: str, baseline_id: str | None) -> pd.DataFrame:
+    return views.probe_trend(_store(db_path), run_id, baseline_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def run_checkpoints(db_path: str, run_id: str) -> pd.DataFrame:
+    return views.run_checkpoints(_store(db_path), run_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def per_class(db_path: str, weights_id: str) -> pd.DataFrame:
+    return views.per_class_table(_store(db_path), weights_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def acdc(db_path: str, weights_id: str) -> dict:
+    return views.acdc_folds(_store(db_path), weights_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def thesis(db_path: str, baseline_id: str | None, finetuned_id: str | None) -> pd.DataFrame:
+    return views.thesis_side_by_side(_store(db_path), baseline_id, finetuned_id)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def bookmarks(db_path: str) -> pd.DataFrame:
+    return views.list_bookmarks(_store(db_path))
+
+
+# -- review mode ----------------------------------------------------------------------------------------------
+def review_mode() -> bool:
+    return bool(st.session_state.get("review", False))
+
+
+def review_toggle() -> bool:
+    """The sidebar toggle; its value lives in the URL (?review=1) like every other piece of view state."""
+    state.init_widget("review", "review", False, parse=lambda v: v == "1")
+    on = st.sidebar.toggle("Review mode", key="review",
+                           help="De-identify (no record ids, ages in bands) and enlarge fonts and markers "
+                                "for screen sharing.")
+    state.sync(review=on)
+    if on:
+        st.html("<style>html, body, [class*='st-'], .stMarkdown p {font-size: 1.15rem !important;}"
+                "h1 {font-size: 2.6rem !important;} [data-testid='stDataFrame'] {font-size: 1.1rem;}</style>")
+    return on
+
+
+def show_table(df: pd.DataFrame, name: str, *, key: str, review: bool | None = None, **kwargs) -> None:
+    """A table with a CSV download; de-identified in review mode."""
+    review = review_mode() if review is None else review
+    if review:
+        df = views.deidentify(df)
+    st.dataframe(df, hide_index=True, **kwargs)
+    st.download_button(f"Download {name} (CSV)", df.to_csv(index=False).encode(), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"csv-{key}", on_click="ignore")
+
+
+def chart_config(name: str) -> dict:
+    """Plotly modebar config: the camera button downloads PNG or SVG in the browser (no kaleido needed)."""
+    fmt = st.session_state.get("figure_format", "png")
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": name, "scale": 2}}
+
+
+def show_figure(fig, name: str, *, key: str, **kwargs):
+    """A plotly chart plus downloads: PNG/SVG from the camera button, HTML (and PNG/SVG if kaleido) below."""
+    event = st.plotly_chart(fig, key=key, config=chart_config(name), **kwargs)
+    cols = st.columns(3)
+    cols[0].download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs="cdn"),
+                            file_name=f"{name}.html", mime="text/html", key=f"html-{key}", on_click="ignore")
+    if kaleido_available():
+        cols[1].download_button("PNG", data=lambda: fig.to_image(format="png", scale=2), file_name=f"{name}.png",
+                                mime="image/png", key=f"png-{key}", on_click="ignore")
+        cols[2].download_button("SVG", data=lambda: fig.to_image(format="svg"), file_name=f"{name}.svg",
+                                mime="image/svg+xml", key=f"svg-{key}", on_click="ignore")
+    return event
+
+
+@st.cache_resource(show_spinner=False)
+def kaleido_available() -> bool:
+    try:
+        import kaleido  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def figure_format_picker() -> None:
+    st.sidebar.radio("Figure download format", ["png", "svg"], key="figure_format", horizontal=True,
+                     help="What the camera button on every chart saves.")
+
+
+# -- weights pickers ------------------------------------------------------------------------------------------
+def weights_picker(label: str, key: str, param: str, table: pd.DataFrame, default: str | None,
+                   container=st) -> str | None:
+    if table.empty:
+        return None
+    ids = table["weights_id"].tolist()
+    names = dict(zip(table["weights_id"], table["display"]))
+    state.init_widget(key, param, default if default in ids else ids[0], choices=ids)
+    return container.selectbox(label, ids, key=key, format_func=lambda w: names.get(w, w))
+
+
+def default_finetuned(table: pd.DataFrame) -> str | None:
+    """The newest checkpoint that has a projection, else any weights with one."""
+    with_proj = table[table["has_projection"]]
+    ck = with_proj[with_proj["kind"] == "checkpoint"]
+    if not ck.empty:
+        return str(ck.sort_values(["run_id", "epoch"]).iloc[-1]["weights_id"])
+    return str(with_proj.iloc[0]["weights_id"]) if not with_proj.empty else None
+
+
+# -- selection ------------------------------------------------------------------------------------------------
+def event_selection(event) -> dict | None:
+    """The box / lasso regions (and clicked points) of a plotly_chart selection event, or None."""
+    if not event:
+        return None
+    sel = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    if not sel:
+        return None
+    regions = {"box": list(sel.get("box") or []), "lasso": list(sel.get("lasso") or [])}
+    clicked = [p.get("customdata") for p in (sel.get("points") or [])]
+    regions["positions"] = [int(c[0] if isinstance(c, (list, tuple)) else c) for c in clicked if c is not None]
+    return regions if (regions["box"] or regions["lasso"] or regions["positions"]) else None
+
+
+def selection_mask(pts: pd.DataFrame, regions: dict | None) -> np.ndarray:
+    mask = views.selection_mask(pts, regions)
+    if regions and not (regions.get("box") or regions.get("lasso")):
+        for p in regions.get("positions", []):  # a plain click: the points themselves
+            if 0 <= p < len(mask):
+                mask[p] = True
+    return mask
+
+
+def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) -> None:
+    if not mask.any():
+        st.info("Draw a box or lasso on the scatter to select records (the selection covers every filtered "
+                "record inside it, not only those drawn).")
+        return
+    review = review_mode()
+    st.markdown(f"**{int(mask.sum())} selected** of {len(pts)} shown records.")
+    summary = views.selection_summary(pts, mask)
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.caption("Label enrichment: share in the selection / share in the rest")
+        st.dataframe(summary["labels"].style.format({"share_selected": "{:.1%}", "share_rest": "{:.1%}",
+                                                     "enrichment": "{:.2f}"}), hide_index=True, height=260)
+    with c2:
+        demo = summary["demographics"]
+        if review:
+            demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
+        st.caption("Selection vs rest")
+        st.dataframe(demo.style.format(precision=2), height=120)
+    show_table(views.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
+
+
+# -- record preview -------------------------------------------------------------------------------------------
+def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
+    from cardio_core.ecg_paper import cmr_frames_figure, ecg_paper_figure
+
+    ws = workspace()
+    info = views.record_info(store(), dataset_id, record_id)
+    if info is None:
+        st.warning(f"No record {record_id!r} in {dataset_id}.")
+        return
+    review = review_mode()
+    name = dataset_id if review else f"{dataset_id} {record_id}"
+    roots = [ws.root] + ([info["source_dir"]] if info.get("source_dir") else [])
+    if info["modality"] == "cmr":
+        which = "preprocessed"
+        st.caption(f"{name}: {', '.join(info['classes'])}")
+    else:
+        which = st.segmented_control("Signal", ["raw", "preprocessed"], default="preprocessed",
+                                     key=f"which-{key}") or "preprocessed"
+        st.caption(f"{name}: {', '.join(info['classes'])}")
+    try:
+        array, fs = views.load_record_signal(store(), info, which, roots)
+    except ImportError:
+        st.info("Raw-signal readers are not installed yet (cardio_core.datasets); showing nothing for 'raw'.")
+        return
+    except Exception as exc:  # a bad file must not break the page: say which file and why
+        st.warning(f"Cannot show this record: {exc}")
+        return
+    if info["modality"] == "cmr":
+        st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))
+    else:
+        units = "mV" if which == "raw" else "unit (normalised)"
+        fig = ecg_paper_figure(array, fs, units=units)
+        st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"))
+
+
+def empty_state(message: str) -> None:
+    st.info(message)
+    st.page_link(PAGES["overview"], label="Go to the Overview", icon=":material/home:")
+
+
+# Filled by app/main.py before the page runs; pages use it for links.
+PAGES: dict = {}

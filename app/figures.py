@@ -1,0 +1,224 @@
+"""Plotly figures for the pages: plain functions, DataFrame in, go.Figure out (no Streamlit)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from cardio_core.labels import CLASSES, RHYTHM_LABELS
+from cardio_core.views import age_bands, colour_values, has_class
+
+# Fixed colours per rhythm label so every view, checkpoint and page agrees.
+LABEL_COLOURS = {"AFIB": "#d62728", "GSVT": "#ff7f0e", "PACE": "#9467bd", "SB": "#1f77b4", "SR": "#2ca02c",
+                 "mixed": "#8c564b", "other": "#b0b0b0", "unknown": "#b0b0b0",
+                 "DCM": "#d62728", "HCM": "#ff7f0e", "MINF": "#9467bd", "NOR": "#2ca02c", "RV": "#1f77b4"}
+SYMBOL_SINGLE, SYMBOL_MULTI = "circle", "diamond"
+
+
+def category_colours(values) -> dict[str, str]:
+    """A stable colour per category: fixed for labels, else the qualitative palette in sorted order."""
+    palette = qualitative.Safe + qualitative.Vivid
+    out, k = {}, 0
+    for v in sorted(set(map(str, values))):
+        if v in LABEL_COLOURS:
+            out[v] = LABEL_COLOURS[v]
+        else:
+            out[v] = palette[k % len(palette)]
+            k += 1
+    return out
+
+
+def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
+    """One hover line per point; review mode shows no record id and an age band instead of the age."""
+    age = age_bands(points["age"]) if review else points["age"].map(lambda a: "" if pd.isna(a) else f"{a:.0f} y")
+    sex = points["sex"].fillna("")
+    head = points["dataset_id"] if review else points["dataset_id"] + " " + points["record_id"].astype(str)
+    return (head + "<br>" + points["labels"] + "<br>" + age.astype(str) + " " + sex).to_numpy()
+
+
+def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str | None = None, review: bool = False,
+                   highlight: np.ndarray | None = None, title: str | None = None, ranges=None,
+                   colours: dict[str, str] | None = None, height: int = 620) -> go.Figure:
+    """WebGL scatter of projection points; marker shape = single vs multi-labelled.
+
+    Every trace carries customdata = the row's position in `points`, so selections map back
+    to rows. `highlight` (bool per row) draws rings around selected records (shared selection).
+    """
+    size = 9 if review else 5
+    fig = go.Figure()
+    pos = np.arange(len(points))
+    symbols = np.where(points["multi"].to_numpy(bool), SYMBOL_MULTI, SYMBOL_SINGLE)
+    text = hover_text(points, review)
+    values = colour_values(points, colour_by, cls=cls, review=review)
+    x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    if pd.api.types.is_float_dtype(values):
+        fig.add_trace(go.Scattergl(
+            x=x, y=y, mode="markers", customdata=pos, text=text, hovertemplate="%{text}<extra></extra>",
+            marker=dict(color=values.to_numpy(np.float32), colorscale="Viridis", size=size, symbol=symbols,
+                        opacity=0.8, colorbar=dict(title=colour_by)), name=colour_by, showlegend=False))
+    else:
+        colours = colours or category_colours(values)
+        for cat in sorted(values.unique(), key=lambda c: (c in ("other", "unknown"), c)):
+            m = (values == cat).to_numpy()
+            fig.add_trace(go.Scattergl(
+                x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=str(cat),
+                hovertemplate="%{text}<extra></extra>",
+                marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbols[m], opacity=0.8)))
+    if highlight is not None and np.asarray(highlight).any():
+        h = np.asarray(highlight, bool)
+        fig.add_trace(go.Scattergl(x=x[h], y=y[h], mode="markers", name="selected", customdata=pos[h],
+                                   hoverinfo="skip", marker=dict(size=size + 6, color="rgba(0,0,0,0)",
+                                                                 line=dict(color="black", width=1.5))))
+    _layout(fig, title, review, height, ranges)
+    return fig
+
+
+def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: str | None = None,
+                        ranges=None, height: int = 620) -> go.Figure:
+    """Chapman density contours per rhythm label, PTB-XL markers on top in the matching colours (thesis Fig. 4.5)."""
+    fig = go.Figure()
+    chap = points[points["dataset_id"] == "chapman"]
+    pos = np.arange(len(points))
+    for lab in RHYTHM_LABELS:
+        part = chap[chap["rhythm"] == lab]
+        if len(part) < 5:
+            continue
+        colour = LABEL_COLOURS[lab]
+        fig.add_trace(go.Histogram2dContour(
+            x=part["x"], y=part["y"], name=f"Chapman {lab}", legendgroup=lab, ncontours=6, showscale=False,
+            contours=dict(coloring="none"), line=dict(color=colour, width=1.2), hoverinfo="skip",
+            nbinsx=40, nbinsy=40))
+    # Chapman points faint, so the selection tools have something under the cursor.
+    m = (points["dataset_id"] == "chapman").to_numpy()
+    text = hover_text(points, review)
+    fig.add_trace(go.Scattergl(x=points["x"].to_numpy(np.float32)[m], y=points["y"].to_numpy(np.float32)[m],
+                               mode="markers", customdata=pos[m], text=text[m], name="Chapman test",
+                               hovertemplate="%{text}<extra></extra>",
+                               marker=dict(size=3, color="rgba(120,120,120,0.25)")))
+    size = 10 if review else 7
+    for lab in list(RHYTHM_LABELS) + ["mixed", "other"]:
+        mm = (points["dataset_id"].eq("ptbxl") & points["rhythm"].eq(lab)).to_numpy()
+        if not mm.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=points["x"].to_numpy(np.float32)[mm], y=points["y"].to_numpy(np.float32)[mm], mode="markers",
+            customdata=pos[mm], text=text[mm], name=f"PTB-XL {lab}", legendgroup=lab,
+            hovertemplate="%{text}<extra></extra>",
+            marker=dict(size=size, color=LABEL_COLOURS.get(lab, "#888"), symbol="x", line=dict(width=0))))
+    _layout(fig, title, review, height, ranges)
+    return fig
+
+
+def _layout(fig, title, review, height, ranges):
+    fig.update_layout(title=title, height=height, dragmode="lasso", legend=dict(itemsizing="constant"),
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=dict(size=18 if review else 13),
+                      uirevision="keep")
+    fig.update_xaxes(title="UMAP 1", showticklabels=False, zeroline=False)
+    fig.update_yaxes(title="UMAP 2", showticklabels=False, zeroline=False)
+    if ranges is not None:
+        fig.update_xaxes(range=list(ranges[0]))
+        fig.update_yaxes(range=list(ranges[1]))
+
+
+def padded_ranges(frames) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges covering every frame (so an epoch slider does not rescale)."""
+    xs = np.concatenate([f["x"].to_numpy(float) for f in frames if len(f)] or [np.zeros(1)])
+    ys = np.concatenate([f["y"].to_numpy(float) for f in frames if len(f)] or [np.zeros(1)])
+    px, py = 0.05 * (np.ptp(xs) or 1), 0.05 * (np.ptp(ys) or 1)
+    return (xs.min() - px, xs.max() + px), (ys.min() - py, ys.max() + py)
+
+
+def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d
+    if len(values) == 0:
+        return np.zeros(len(grid) - 1)
+    hist, _ = np.histogram(values, bins=grid, density=True)
+    return gaussian_filter1d(hist, 2.0)
+
+
+def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, review: bool = False,
+                 height: int = 380) -> go.Figure:
+    """One panel per partner label: records with `label` AND the partner highlighted over all others in grey,
+    with marginal density curves of the highlighted records (top: x, right: y). Thesis Figs D.4 / D.5."""
+    if label not in CLASSES:
+        raise ValueError(f"label must be one of the 20 classes; got {label!r}")
+    partners = list(partners)
+    n = len(partners)
+    x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    has_label = has_class(points, label)
+    counts = [int((has_label & has_class(points, p)).sum()) for p in partners]
+    fig = make_subplots(rows=2, cols=2 * n, row_heights=[0.22, 0.78],
+                        column_widths=[0.8 / n, 0.2 / n] * n, horizontal_spacing=0.01, vertical_spacing=0.02,
+                        subplot_titles=sum(([f"{label} + {p} (n={c})", ""] for p, c in zip(partners, counts)), []))
+    grid_x = np.linspace(x.min(), x.max(), 61) if len(x) else np.linspace(0, 1, 61)
+    grid_y = np.linspace(y.min(), y.max(), 61) if len(y) else np.linspace(0, 1, 61)
+    text = hover_text(points, review)
+    for i, partner in enumerate(partners):
+        col = 2 * i + 1
+        hi = has_label & has_class(points, partner)
+        fig.add_trace(go.Scattergl(x=x[~hi], y=y[~hi], mode="markers", hoverinfo="skip", showlegend=False,
+                                   marker=dict(size=3, color="rgba(150,150,150,0.3)")), row=2, col=col)
+        colour = LABEL_COLOURS.get(partner, "#d62728")
+        fig.add_trace(go.Scattergl(x=x[hi], y=y[hi], mode="markers", text=text[hi], showlegend=False,
+                                   hovertemplate="%{text}<extra></extra>", name=f"{label}+{partner}",
+                                   marker=dict(size=7 if review else 5, color=colour)), row=2, col=col)
+        cx, cy = (grid_x[1:] + grid_x[:-1]) / 2, (grid_y[1:] + grid_y[:-1]) / 2
+        fig.add_trace(go.Scatter(x=cx, y=_density(x[hi], grid_x), mode="lines", line=dict(color=colour),
+                                 hoverinfo="skip", showlegend=False), row=1, col=col)
+        fig.add_trace(go.Scatter(x=cx, y=_density(x, grid_x), mode="lines", line=dict(color="#999", dash="dot"),
+                                 hoverinfo="skip", showlegend=False), row=1, col=col)
+        fig.add_trace(go.Scatter(y=cy, x=_density(y[hi], grid_y), mode="lines", line=dict(color=colour),
+                                 hoverinfo="skip", showlegend=False), row=2, col=col + 1)
+        fig.add_trace(go.Scatter(y=cy, x=_density(y, grid_y), mode="lines", line=dict(color="#999", dash="dot"),
+                                 hoverinfo="skip", showlegend=False), row=2, col=col + 1)
+    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False)
+    fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5), font=dict(size=16 if review else 12))
+    return fig
+
+
+def silhouette_bars(table: pd.DataFrame, name_a: str, name_b: str, review: bool = False) -> go.Figure:
+    """Grouped bars of silhouette_comparison() with bootstrap CIs as error bars."""
+    fig = go.Figure()
+    for prefix, name, colour in (("baseline", name_a, "#9e9e9e"), ("other", name_b, "#c0392b")):
+        v = table[f"{prefix}_value"]
+        fig.add_trace(go.Bar(x=table["label"], y=v, name=name, marker_color=colour,
+                             error_y=dict(type="data", symmetric=False, array=table[f"{prefix}_ci_high"] - v,
+                                          arrayminus=v - table[f"{prefix}_ci_low"])))
+    fig.update_layout(barmode="group", yaxis_title="silhouette", height=380, margin=dict(l=10, r=10, t=30, b=10),
+                      font=dict(size=16 if review else 12))
+    return fig
+
+
+def prevalence_f1_figure(table: pd.DataFrame, fit: dict, review: bool = False) -> go.Figure:
+    rows = table[table["label"] != "macro"]
+    fig = go.Figure(go.Scatter(x=rows["prevalence"], y=rows["f1"], mode="markers+text", text=rows["label"],
+                               textposition="top center", marker=dict(size=10, color="#1f77b4"), name="class"))
+    if np.isfinite(fit.get("slope", np.nan)):
+        xs = np.linspace(0, float(rows["prevalence"].max()), 50)
+        fig.add_trace(go.Scatter(x=xs, y=fit["intercept"] + fit["slope"] * xs, mode="lines", name="least squares",
+                                 line=dict(color="#c0392b")))
+    fig.update_layout(xaxis_title="prevalence (test split)", yaxis_title="F1", height=420,
+                      title=f"Pearson r = {fit.get('r', float('nan')):.2f} (n = {fit.get('n', 0)})",
+                      margin=dict(l=10, r=10, t=40, b=10), font=dict(size=16 if review else 12))
+    return fig
+
+
+def fold_accuracy_figure(per_fold: pd.DataFrame, mean: float, se: float, review: bool = False) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[f"fold {int(f)}" for f in per_fold["fold"]], y=per_fold["accuracy"],
+                           marker_color="#1f77b4", name="accuracy"))
+    fig.add_hline(y=mean, line_dash="dash", annotation_text=f"mean {mean:.3f} ± {se:.3f} SE")
+    fig.update_layout(yaxis_title="accuracy", yaxis_range=[0, 1], height=360, margin=dict(l=10, r=10, t=30, b=10),
+                      font=dict(size=16 if review else 12))
+    return fig
+
+
+def probe_figure(trend: pd.DataFrame, review: bool = False) -> go.Figure:
+    fig = go.Figure()
+    for name, part in trend.groupby("name"):
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=name))
+    fig.update_layout(xaxis_title="epoch (0 = baseline)", yaxis_title="value", height=360,
+                      margin=dict(l=10, r=10, t=30, b=10), font=dict(size=16 if review else 12))
+    return fig

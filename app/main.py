@@ -1,0 +1,36 @@
+"""CardioScope app entry point: `streamlit run app/main.py` (or `cardio app`).
+
+Reads the workspace named by CARDIO_WORKSPACE (default ./workspace). Every page is a thin
+script in pages/ that reads through cardio_core.views; nothing here trains or projects.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `streamlit run app/main.py` puts only app/ on the path
+    sys.path.insert(0, str(REPO))
+
+import streamlit as st  # noqa: E402
+
+from app import auth, common  # noqa: E402
+
+st.set_page_config(page_title="CardioScope", page_icon=":material/cardiology:", layout="wide")
+auth.gate()
+
+PAGE_DIR = REPO / "pages"
+pages = {
+    "overview": st.Page(PAGE_DIR / "overview.py", title="Overview", icon=":material/home:", default=True),
+    "explore": st.Page(PAGE_DIR / "explore.py", title="Explore", icon=":material/scatter_plot:"),
+    "compare": st.Page(PAGE_DIR / "compare.py", title="Compare", icon=":material/compare:"),
+    "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters", icon=":material/bubble_chart:"),
+    "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics", icon=":material/table_chart:"),
+    "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs", icon=":material/play_circle:"),
+}
+common.PAGES.update(pages)
+nav = st.navigation(list(pages.values()))
+st.sidebar.caption(f"Workspace: `{common.workspace().root}`")
+common.review_toggle()
+common.figure_format_picker()
+nav.run()

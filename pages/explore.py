@@ -1,0 +1,133 @@
+"""Explore: one projection as a WebGL scatter, coloured and filtered; select, summarise, preview records."""
+import numpy as np
+import streamlit as st
+
+from app import common, state
+from app.figures import cross_domain_figure, scatter_figure
+from cardio_core import views
+from cardio_core.labels import CLASSES
+
+VIEW_NAMES = {"chapman_test": "Chapman test", "cross_domain": "Chapman + PTB-XL overlay", "acdc": "ACDC"}
+COLOUR_NAMES = {"rhythm": "rhythm label", "class": "one of the 20 classes", "age": "age", "sex": "sex",
+                "bmi": "BMI", "bmi_category": "BMI category", "split": "split / fold", "dataset": "dataset"}
+
+st.title("Explore")
+db = common.db()
+review = common.review_mode()
+weights = common.weights(db)
+weights = weights[weights["has_projection"]] if not weights.empty else weights
+if weights.empty:
+    common.empty_state("No projections yet. They appear when a run's embeddings are projected "
+                       "(the demo job does this; see Jobs).")
+    st.stop()
+
+controls = st.columns([3, 2, 2, 2])
+wid = common.weights_picker("Weights / checkpoint", "ex_w", "w", weights, common.default_finetuned(weights),
+                            container=controls[0])
+view_choices = common.available_views(db, wid)
+state.init_widget("ex_view", "view", view_choices[0], choices=view_choices)
+if st.session_state["ex_view"] not in view_choices:
+    st.session_state["ex_view"] = view_choices[0]
+view = controls[1].selectbox("Dataset view", view_choices, key="ex_view", format_func=VIEW_NAMES.get)
+state.init_widget("ex_colour", "colour", "rhythm", choices=list(COLOUR_NAMES))
+colour = controls[2].selectbox("Colour by", list(COLOUR_NAMES), key="ex_colour", format_func=COLOUR_NAMES.get,
+                               disabled=view == "cross_domain")
+cls = None
+if colour == "class":
+    state.init_widget("ex_cls", "cls", "CRBBB", choices=CLASSES)
+    cls = controls[3].selectbox("Class", CLASSES, key="ex_cls")
+fold = None
+if view == "acdc":
+    state.init_widget("ex_fold", "fold", "all", choices=["all", "0", "1", "2", "3", "4"])
+    fold_choice = controls[3].selectbox("ACDC fold", ["all", "0", "1", "2", "3", "4"], key="ex_fold")
+    fold = None if fold_choice == "all" else int(fold_choice)
+
+pts_all = common.points(db, wid, view)
+with st.expander("Filters", expanded=False):
+    present = sorted({c for s in pts_all["labels"] for c in s.split(",") if c})
+    f1, f2, f3, f4 = st.columns(4)
+    state.init_widget("ex_labels", "labels", [], parse=lambda v: state.decode_list(v, present))
+    labels = f1.multiselect("Labels (any of)", present, key="ex_labels")
+    ages = pts_all["age"].dropna()
+    age_bounds = (float(ages.min()), float(ages.max())) if len(ages) else (0.0, 100.0)
+    if age_bounds[0] == age_bounds[1]:
+        age_bounds = (age_bounds[0], age_bounds[0] + 1)
+    state.init_widget("ex_age", "age", age_bounds, parse=lambda v: state.decode_range(v, age_bounds))
+    age_range = f2.slider("Age range", age_bounds[0], age_bounds[1], key="ex_age", step=1.0,
+                          help="In review mode pick wide ranges: exact ages are not shown.")
+    state.init_widget("ex_sex", "sex", [], parse=lambda v: state.decode_list(v, ["M", "F"]))
+    sexes = f3.multiselect("Sex", ["M", "F"], key="ex_sex")
+    ds_present = sorted(pts_all["dataset_id"].unique())
+    state.init_widget("ex_ds", "ds", [], parse=lambda v: state.decode_list(v, ds_present))
+    datasets = f4.multiselect("Dataset", ds_present, key="ex_ds")
+age_filter = None if tuple(age_range) == age_bounds else tuple(age_range)
+pts = views.filter_points(pts_all, labels=labels, age_range=age_filter, sexes=sexes, datasets=datasets, fold=fold)
+
+# The selection: from the chart when the user draws one, else from the URL (a shared link).
+if "ex_sel" not in st.session_state:
+    try:
+        st.session_state["ex_sel"] = state.decode_selection(state.param("sel")) or None
+    except ValueError as exc:
+        st.warning(f"Ignoring the selection in the link: {exc}")
+        st.session_state["ex_sel"] = None
+chart_key = f"ex_chart_{wid}_{view}"
+event_now = st.session_state.get(chart_key)
+regions = st.session_state["ex_sel"]
+if event_now is not None and event_now != st.session_state.get("ex_last_event"):
+    st.session_state["ex_last_event"] = event_now
+    regions = common.event_selection(event_now)
+    st.session_state["ex_sel"] = regions
+mask = common.selection_mask(pts, regions)
+
+state.sync(w=wid, view=view, colour=colour, cls=cls, labels=labels,
+           age=state.encode_range(*age_filter) if age_filter else None, sex=sexes, ds=datasets,
+           fold=fold, sel=state.encode_selection(regions))
+
+st.caption(f"{len(pts):,} of {len(pts_all):,} records shown · ● single-labelled ◆ multi-labelled · "
+           "draw a box or lasso to select (toolbar top right)")
+if pts.empty:
+    st.warning("No record matches these filters.")
+else:
+    if view == "cross_domain":
+        fig = cross_domain_figure(pts, review=review)
+    else:
+        fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if mask.any() else None)
+    common.show_figure(fig, f"explore-{view}", key=chart_key, on_select="rerun",
+                       selection_mode=("points", "box", "lasso"))
+
+st.subheader("Selection")
+common.selection_summary_block(pts, mask, key="explore")
+
+st.subheader("Record preview")
+candidates = pts.loc[mask] if mask.any() else pts.head(200)
+if candidates.empty:
+    st.caption("No record to preview.")
+else:
+    keys = (candidates["dataset_id"] + ":" + candidates["record_id"].astype(str)).tolist()
+    state.init_widget("ex_rec", "rec", keys[0], choices=keys)
+    if st.session_state["ex_rec"] not in keys:
+        st.session_state["ex_rec"] = keys[0]
+    labels_of = dict(zip(keys, candidates["labels"]))
+    fmt = (lambda k: f"record #{keys.index(k) + 1} · {labels_of[k]}") if review else \
+        (lambda k: f"{k} · {labels_of[k]}")
+    chosen = st.selectbox("Record", keys, key="ex_rec", format_func=fmt,
+                          help="From the selection when there is one, else the first records shown.")
+    state.sync(rec=None if review else chosen)
+    dataset_id, record_id = chosen.split(":", 1)
+    common.record_preview(dataset_id, record_id, key="explore")
+
+with st.expander("Bookmark this view"):
+    with st.form("bookmark"):
+        title = st.text_input("Title")
+        note = st.text_area("Note")
+        saved = st.form_submit_button("Save bookmark")
+    if saved:
+        params = {k: v for k, v in st.query_params.to_dict().items() if not (review and k == "rec")}
+        try:
+            views.save_bookmark(common.store(), title, note, "explore", params,
+                                {"regions": state.encode_selection(regions), "n": int(mask.sum())} if mask.any()
+                                else None)
+            common.bookmarks.clear()
+            st.success("Saved; it is listed on the Overview.")
+        except ValueError as exc:
+            st.error(str(exc))

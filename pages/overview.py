@@ -1,0 +1,65 @@
+"""Overview: what the workspace holds, next steps, headline numbers beside the thesis's, bookmarks."""
+import json
+
+import streamlit as st
+
+from app import common
+from cardio_core import views
+
+st.title("CardioScope")
+db = common.db()
+summary = common.summary(db)
+weights = common.weights(db)
+weights_files = [p.name for p in common.workspace().weights_dir.glob("*") if p.is_file()]
+
+st.subheader("Next steps")
+for step in views.next_steps(summary, weights_files):
+    st.markdown(f"- {step}")
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Datasets", len(summary["datasets"]))
+c2.metric("Records", int(summary["datasets"]["usable"].sum()) if len(summary["datasets"]) else 0)
+c3.metric("Weights / checkpoints", len(weights))
+jobs = dict(zip(summary["jobs"]["status"], summary["jobs"]["n"]))
+c4.metric("Jobs running", int(jobs.get("running", 0)), help=f"queued: {int(jobs.get('queued', 0))}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Datasets")
+    if summary["datasets"].empty:
+        st.info("No dataset ingested yet. Run `cardio setup` for the demo, or `cardio ingest chapman PATH`.")
+    else:
+        st.dataframe(summary["datasets"], hide_index=True)
+    st.subheader("Runs")
+    if summary["runs"].empty:
+        st.caption("No fine-tuning run yet.")
+    else:
+        st.dataframe(summary["runs"], hide_index=True)
+    if len(summary["problems"]):
+        st.caption("Records that could not be used (`cardio problems` lists each file and reason):")
+        st.dataframe(summary["problems"], hide_index=True)
+with right:
+    st.subheader("Weights")
+    if weights.empty:
+        st.caption("No weights registered. Drop released encoders into weights/ (e.g. signal_encoder_mmcl.pth).")
+    else:
+        st.dataframe(weights[["display", "kind", "modality", "has_projection"]], hide_index=True)
+    st.subheader("This workspace vs the thesis")
+    if weights.empty:
+        st.caption("Numbers appear here once a run has metrics.")
+    else:
+        base = views.baseline_for(weights, common.default_finetuned(weights) or "")
+        table = common.thesis(db, base, common.default_finetuned(weights))
+        st.dataframe(table.style.format(precision=3, na_rep="–"), hide_index=True)
+
+st.subheader("Bookmarks")
+marks = common.bookmarks(db)
+if marks.empty:
+    st.caption("No bookmarks yet. Save one from Explore.")
+for row in marks.itertuples():
+    params = json.loads(row.view_params or "{}")
+    page = common.PAGES.get(row.page, common.PAGES.get("explore"))
+    with st.container(border=True):
+        st.page_link(page, label=row.title, query_params=params, icon=":material/bookmark:")
+        if row.note:
+            st.caption(row.note)
