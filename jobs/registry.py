@@ -118,6 +118,7 @@ def run_sleep(spec, ctx) -> dict:
     if ctx.resume_from is not None:
         first = int(json.loads(ctx.resume_from.read_text())["step"]) + 1
         ctx.log.info("resuming after step %d from %s", first - 1, ctx.resume_from)
+    ctx.report_progress(epoch=first - 1, total_epochs=steps, force=True)
     done_log = ctx.job_dir / "steps.log"
     ckpt_dir = ctx.job_dir / "checkpoints"
     last = first - 1

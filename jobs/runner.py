@@ -264,6 +264,11 @@ class LocalRunner:
 
     def _reap(self) -> list[str]:
         now = time.time()
+        with _PROCESSES_LOCK:
+            # Reap workers that ended on their own (no zombies left behind in the app).
+            for job_id, handle in list(_PROCESSES.items()):
+                if handle.poll() is not None and not self._is_active(job_id):
+                    del _PROCESSES[job_id]
         rows = self.store.query(
             "SELECT job_id, status, pid, pgid, host, claimed_at_s, cancel_requested_at_s, log_path FROM jobs "
             "WHERE launcher = 'local' AND status IN ('starting', 'running')")
@@ -294,6 +299,9 @@ class LocalRunner:
             with _PROCESSES_LOCK:
                 _PROCESSES.pop(job_id, None)
         return ended
+
+    def _is_active(self, job_id: str) -> bool:
+        return self.store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) in ACTIVE
 
     def _mark_ended(self, job_id: str, returncode: int | None, reason: str, log_path: str | None) -> bool:
         progress = read_progress(self.job_dir(job_id)) or {}
@@ -402,8 +410,23 @@ class LocalRunner:
         if status in ACTIVE and pid and (not host or host == self.host) and process_state(pid, job_id) == "alive":
             _signal_group(pgid or pid, signal.SIGTERM)
         if wait and status not in FINAL:
-            status = self.wait(job_id, timeout=timeout if timeout is not None else self.cancel_grace + 15)
+            timeout = timeout if timeout is not None else self.cancel_grace + 15
+            deadline = time.monotonic() + timeout
+            status = self.wait(job_id, timeout=timeout)
+            # The worker records 'cancelled' just before it exits: wait for the exit too,
+            # so that the GPU and the process group are free when this returns.
+            while pid and time.monotonic() < deadline and self._alive(job_id, pid):
+                time.sleep(0.05)
+            if pid and self._alive(job_id, pid):
+                _signal_group(pgid or pid, signal.SIGKILL)
         return status
+
+    def _alive(self, job_id: str, pid: int) -> bool:
+        with _PROCESSES_LOCK:
+            handle = _PROCESSES.get(job_id)
+        if handle is not None:
+            return handle.poll() is None
+        return process_state(pid, job_id) == "alive"
 
     def wait(self, job_id: str, timeout: float | None = None, interval: float = 0.1) -> str:
         """Poll until the job has ended (or `timeout` seconds pass); returns its status."""

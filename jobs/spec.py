@@ -186,18 +186,18 @@ class JobSpec:
     def from_file(cls, path: str | Path) -> "JobSpec":
         """Read a .json or .toml spec file."""
         path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".toml"):
+            raise SpecError("spec", f"must be a .json or .toml file, got {path.suffix or 'no suffix'!r}", path)
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise SpecError("spec", f"cannot read the file: {exc.strerror or exc}", path) from None
-        suffix = path.suffix.lower()
         try:
             if suffix == ".json":
                 data = json.loads(raw.decode("utf-8"))
-            elif suffix == ".toml":
-                data = tomllib.loads(raw.decode("utf-8"))
             else:
-                raise SpecError("spec", f"must be a .json or .toml file, got {path.suffix or 'no suffix'!r}", path)
+                data = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise SpecError("spec", f"not valid {suffix[1:].upper()}: {exc}", path) from None
         return cls.from_dict(data, path)

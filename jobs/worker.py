@@ -219,4 +219,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Leave at once: the job has been recorded, and a library's leftover non-daemon
+    # thread must not keep a finished (or cancelled) job's process and GPU alive.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
