@@ -473,10 +473,11 @@ def load_record_signal(store, info: dict[str, Any], which: str, roots: Iterable[
 
 
 # -- jobs -----------------------------------------------------------------------------
-def jobs_table(store, runs_dir: Path | str | None = None) -> pd.DataFrame:
+def jobs_table(store, runs_dir: Path | str | None = None, limit: int = 50) -> pd.DataFrame:
     """Jobs, newest first, with progress (fraction, ETA, latest metrics) read from runs/<job_id>/progress.json."""
-    df = store.query_df("SELECT job_id, kind, status, spec, error, log_path, created_at, started_at, finished_at "
-                        "FROM jobs ORDER BY created_at DESC, job_id")
+    df = store.query_df("SELECT job_id, kind, status, spec, error, log_path, created_at, started_at, finished_at, "
+                        "(SELECT arg_max(c.weights_id, c.epoch) FROM checkpoints c WHERE c.job_id = jobs.job_id) "
+                        "AS last_checkpoint_id FROM jobs ORDER BY created_at DESC, job_id LIMIT ?", [limit])
     fractions, etas, latest, stages = [], [], [], []
     for row in df.itertuples():
         progress = read_progress(Path(runs_dir) / row.job_id) if runs_dir is not None else {}
@@ -514,7 +515,7 @@ def read_progress(job_dir: Path) -> dict[str, Any]:
 def progress_fraction(progress: dict[str, Any]) -> float:
     if progress.get("fraction") is not None:
         return float(min(1.0, max(0.0, progress["fraction"])))
-    for done, total in (("step", "total_steps"), ("epoch", "epochs")):
+    for done, total in (("epoch", "total_epochs"), ("step", "total_steps"), ("epoch", "epochs")):
         if progress.get(done) is not None and progress.get(total):
             return float(min(1.0, progress[done] / progress[total]))
     return 0.0

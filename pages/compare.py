@@ -1,0 +1,123 @@
+"""Compare: two checkpoints side by side (same colours, shared selection), a run's epoch evolution,
+silhouettes with CIs, centroid tables and the demographic-probe trend."""
+import numpy as np
+import streamlit as st
+
+from app import common, state
+from app.figures import category_colours, padded_ranges, probe_figure, scatter_figure, silhouette_bars
+from cardio_core import views
+
+st.title("Compare")
+db = common.db()
+review = common.review_mode()
+weights = common.weights(db)
+projected = weights[weights["has_projection"]] if not weights.empty else weights
+if projected.empty:
+    common.empty_state("Nothing to compare yet: no projections in this workspace.")
+    st.stop()
+
+finetuned = common.default_finetuned(projected)
+c1, c2, c3 = st.columns(3)
+a = common.weights_picker("Left (A)", "cmp_a", "base", projected, views.baseline_for(projected, finetuned),
+                          container=c1)
+b = common.weights_picker("Right (B)", "cmp_b", "w", projected, finetuned, container=c2)
+shared_views = [v for v in common.available_views(db, a) if v in common.available_views(db, b)]
+if not shared_views:
+    st.warning("These two weights have no projection view in common; pick another pair.")
+    st.stop()
+state.init_widget("cmp_view", "view", shared_views[0], choices=shared_views)
+if st.session_state["cmp_view"] not in shared_views:
+    st.session_state["cmp_view"] = shared_views[0]
+view = c3.selectbox("View", shared_views, key="cmp_view")
+state.sync(base=a, w=b, view=view)
+
+pa, pb = common.points(db, a, view), common.points(db, b, view)
+colours = category_colours(np.union1d(pa["rhythm"].unique(), pb["rhythm"].unique()))
+
+# Shared selection: records selected in either chart are ringed in both (matched by record id).
+picked = st.session_state.setdefault("cmp_selected", set())
+for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
+    event = st.session_state.get(f"{key}_{a}_{b}_{view}")
+    last = st.session_state.get(f"{key}_last")
+    if event is not None and event != last:
+        st.session_state[f"{key}_last"] = event
+        mask = common.selection_mask(pts, common.event_selection(event))
+        picked = set(zip(pts.loc[mask, "dataset_id"], pts.loc[mask, "record_id"]))
+        st.session_state["cmp_selected"] = picked
+
+
+def ringed(pts):
+    if not picked:
+        return None
+    return np.array([k in picked for k in zip(pts["dataset_id"], pts["record_id"])], dtype=bool)
+
+
+left, right = st.columns(2)
+names = dict(zip(weights["weights_id"], weights["display"]))
+for col, wid, pts, key in ((left, a, pa, "cmp_chart_a"), (right, b, pb, "cmp_chart_b")):
+    with col:
+        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts), colours=colours,
+                             title=names.get(wid, wid), height=480)
+        common.show_figure(fig, f"compare-{wid}", key=f"{key}_{a}_{b}_{view}", on_select="rerun",
+                           selection_mode=("box", "lasso"))
+if picked:
+    st.caption(f"{len(picked)} records selected; ringed in both views.")
+    sel_b = ringed(pb)
+    with st.expander("Selection summary (right view)"):
+        common.selection_summary_block(pb, sel_b, key="compare")
+
+st.subheader("Epoch evolution")
+runs = weights.dropna(subset=["run_id"])["run_id"].unique().tolist() if "run_id" in weights else []
+if not runs:
+    st.caption("No run with checkpoints yet.")
+else:
+    state.init_widget("cmp_run", "run", runs[0], choices=runs)
+    run = st.selectbox("Run", runs, key="cmp_run")
+    ckpts = common.run_checkpoints(db, run)
+    ckpts = ckpts[ckpts["weights_id"].isin(projected["weights_id"])]
+    base = views.baseline_for(projected, ckpts["weights_id"].iloc[0]) if len(ckpts) else None
+    frames = ([(0, base)] if base else []) + list(zip(ckpts["epoch"].astype(int), ckpts["weights_id"]))
+    frames = [(e, w) for e, w in frames if view in common.available_views(db, w)]
+    if len(frames) < 1:
+        st.caption("No checkpoint of this run has a projection for this view yet.")
+    else:
+        epochs = [e for e, _ in frames]
+        state.init_widget("cmp_epoch", "epoch", epochs[-1], parse=int, choices=epochs)
+        epoch = st.select_slider("Epoch (0 = baseline)", epochs, key="cmp_epoch") if len(epochs) > 1 else epochs[0]
+        state.sync(run=run, epoch=epoch)
+        all_frames = [common.points(db, w, view) for _, w in frames]
+        ranges = padded_ranges(all_frames)
+        frame = all_frames[epochs.index(epoch)]
+        st.plotly_chart(scatter_figure(frame, "rhythm", review=review, colours=colours, ranges=ranges, height=480,
+                                       title=f"{run}, epoch {epoch}"), key="cmp_evolution",
+                        config=common.chart_config(f"evolution-{run}-{epoch}"))
+        st.caption("Projections of one run are aligned to each other (same axes), so movement is real.")
+
+st.subheader("Silhouette per label")
+scope = st.radio("Scope", ["chapman_test", "ptbxl_display"], horizontal=True, key="cmp_scope")
+sil = common.silhouettes(db, a, b, scope)
+if sil.dropna(subset=["baseline_value", "other_value"], how="all").empty:
+    st.caption("No silhouettes for these weights yet.")
+else:
+    common.show_figure(silhouette_bars(sil, names.get(a, a), names.get(b, b), review), f"silhouette-{scope}",
+                       key="cmp_sil_fig")
+    common.show_table(sil.round(4), f"silhouette-{scope}", key="cmp_sil")
+
+st.subheader("Centroid distances")
+cent = common.centroids(db, (a, b))
+t1, t2 = st.columns(2)
+with t1:
+    st.caption("Single- vs multi-labelled: mean distance to the label's centroid")
+    common.show_table(cent["single_multi"].round(3), "centroids-single-multi", key="cmp_cent1")
+with t2:
+    st.caption("PTB-XL records to the Chapman centroid of their label")
+    common.show_table(cent["cross_domain"].round(3), "centroids-cross-domain", key="cmp_cent2")
+
+st.subheader("Demographic probes across checkpoints")
+if runs:
+    trend = common.probes(db, st.session_state.get("cmp_run", runs[0]),
+                          views.baseline_for(weights, finetuned or ""))
+    if trend.empty:
+        st.caption("No probe metrics yet.")
+    else:
+        common.show_figure(probe_figure(trend, review), "probe-trend", key="cmp_probe_fig")

@@ -1,0 +1,209 @@
+"""Jobs: a validated form to launch fine-tuning, and a live table (progress, ETA, metrics, log, cancel, resume)."""
+import dataclasses
+import re
+
+import pandas as pd
+import streamlit as st
+
+from app import common
+from cardio_core import views
+
+PRESETS = ("thesis_ecg", "mmcl_ecg", "demo_ecg", "thesis_cmr", "demo_cmr")
+DATASETS = {"ecg": ["chapman"], "cmr": ["acdc"]}
+WEIGHT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+st.title("Jobs")
+ws = common.workspace()
+db = common.db()
+
+try:  # the jobs package and the recipes are imported lazily: the page still lists jobs without them
+    from jobs.runner import JobError, LocalRunner
+    from jobs.spec import JobSpec, SpecError
+    jobs_error = None
+except ImportError as exc:
+    LocalRunner = None
+    jobs_error = f"The jobs package is not available ({exc}); launching is disabled."
+
+
+@st.cache_resource(show_spinner=False)
+def runner_for(root: str):
+    return LocalRunner(common.workspace(), common.store())
+
+
+def recipe_values(name: str) -> dict:
+    """The preset's editable hyper-parameters (numbers and strings), or {} without cardio_core.training."""
+    try:
+        from cardio_core.training.recipes import get_recipe
+    except ImportError:
+        return {}
+    try:
+        recipe = get_recipe(name)
+    except Exception:
+        return {}
+    values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
+    return {k: v for k, v in values.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            and k not in ("epochs", "checkpoint_every", "modality", "name")}
+
+
+def registered_kinds() -> list[str]:
+    try:
+        from jobs.registry import has_kind, kind_names
+        kinds = [k for k in kind_names() if has_kind(k)]
+    except ImportError:
+        kinds = []
+    return ["finetune"] + [k for k in kinds if k != "finetune"]
+
+
+def field_error(errors: dict, name: str) -> None:
+    if errors.get(name):
+        st.error(errors[name], icon=":material/error:")
+
+
+# -- the launch form ------------------------------------------------------------------------------------------
+st.subheader("Launch fine-tuning")
+if jobs_error:
+    st.warning(jobs_error)
+errors = st.session_state.get("job_errors", {})
+if st.session_state.get("job_submitted"):
+    st.success(f"Submitted {st.session_state['job_submitted']}; it appears in the table below.")
+
+modality = st.radio("Modality", ["ecg", "cmr"], horizontal=True, key="job_modality")
+weights = common.weights(db, modality)
+registered = weights["weights_id"].tolist()
+files = sorted(p.name for p in ws.weights_dir.glob("*") if p.is_file() and WEIGHT_FILE.match(p.name)
+               and p.suffix in (".pth", ".pt", ".ckpt", ".safetensors"))
+weight_choices = registered + [f for f in files if f not in registered]
+names = dict(zip(weights["weights_id"], weights["display"]))
+presets = [p for p in PRESETS if p.endswith(modality)]
+
+with st.form("launch"):
+    c1, c2 = st.columns(2)
+    with c1:
+        dataset = st.selectbox("Dataset", DATASETS[modality], key="job_dataset")
+        field_error(errors, "dataset")
+        weight = st.selectbox("Start from weights", weight_choices, key="job_weights",
+                              format_func=lambda w: names.get(w, f"weights/{w}"),
+                              help="Registered weights and checkpoints, or files in the workspace's weights/ folder.")
+        field_error(errors, "weights")
+        recipe = st.selectbox("Recipe preset", presets, key="job_recipe")
+        field_error(errors, "recipe")
+        device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="job_device")
+        field_error(errors, "device")
+    with c2:
+        epochs = st.number_input("Epochs", min_value=0, max_value=10_000, value=10, step=1, key="job_epochs")
+        field_error(errors, "epochs")
+        every = st.number_input("Checkpoint every N epochs", min_value=0, max_value=10_000, value=5, step=1,
+                                key="job_every")
+        field_error(errors, "checkpoint_every")
+        folds = st.multiselect("Folds (CMR)", [0, 1, 2, 3, 4], default=[0, 1, 2, 3, 4] if modality == "cmr" else [],
+                               key="job_folds", disabled=modality != "cmr")
+        field_error(errors, "folds")
+        seed = st.number_input("Seed", min_value=0, value=0, step=1, key="job_seed")
+        field_error(errors, "seed")
+    defaults = recipe_values(recipe)
+    st.caption("Hyper-parameters (from the preset; edit a value to override it)" if defaults else
+               "Hyper-parameters: the recipe module is not available yet; add overrides as name / value rows.")
+    hp = st.data_editor(pd.DataFrame({"name": list(defaults), "value": [str(v) for v in defaults.values()]}),
+                        num_rows="dynamic", hide_index=True, key=f"job_hp_{recipe}", width="stretch")
+    field_error(errors, "overrides")
+    with st.expander("Advanced"):
+        kind = st.selectbox("Job kind", registered_kinds(), key="job_kind",
+                            help="'sleep' is a stand-in that only reports progress (for trying the queue).")
+        field_error(errors, "kind")
+    submitted = st.form_submit_button("Launch", type="primary", disabled=LocalRunner is None)
+
+
+def parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+if submitted:
+    problems: dict[str, str] = {}
+    overrides = {}
+    for row in hp.itertuples():
+        if not isinstance(row.name, str) or not row.name.strip():
+            continue
+        value = parse_value(str(row.value).strip())
+        if row.name not in defaults or str(defaults[row.name]) != str(row.value):
+            overrides[row.name.strip()] = value
+    if weight not in weight_choices:
+        problems["weights"] = "choose registered weights or a file in weights/"
+    spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,
+            "overrides": overrides, "epochs": int(epochs), "checkpoint_every": int(every), "device": device,
+            "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
+    if kind == "sleep":
+        spec.update(recipe=None, overrides={}, params={"seconds": 1.0})
+    if not problems:
+        try:
+            job_id = runner_for(str(ws.root)).submit(JobSpec.from_dict(spec))
+            st.session_state["job_submitted"] = job_id
+        except SpecError as exc:
+            problems[exc.field if exc.field in spec else "kind"] = exc.problem
+        except (JobError, ValueError) as exc:
+            problems["kind"] = str(exc)
+    st.session_state["job_errors"] = problems
+    if problems:
+        st.session_state.pop("job_submitted", None)
+    st.rerun()
+
+
+# -- the live table -------------------------------------------------------------------------------------------
+def eta_text(seconds) -> str:
+    if seconds is None or pd.isna(seconds):
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+@st.fragment(run_every=3)
+def live_jobs():
+    if LocalRunner is not None:
+        try:
+            runner_for(str(ws.root)).poll()  # start queued jobs, reap dead ones
+        except Exception as exc:  # the table must stay visible even if one scheduler step fails
+            st.caption(f"Scheduler step failed: {exc}")
+    table = views.jobs_table(common.store(), ws.runs_dir)
+    if table.empty:
+        st.caption("No jobs yet.")
+        return
+    counts = table["status"].value_counts().to_dict()
+    st.caption(" · ".join(f"{k}: {v}" for k, v in counts.items()))
+    for row in table.itertuples():
+        with st.container(border=True):
+            c1, c2, c3 = st.columns([3, 4, 2])
+            c1.markdown(f"**{row.job_id}**  \n{row.kind} · `{row.status}`")
+            with c2:
+                if row.status in ("running", "starting", "succeeded"):
+                    st.progress(float(row.progress), text=f"{row.progress:.0%}"
+                                + (f" · ETA {eta_text(row.eta_s)}" if row.status != "succeeded" and eta_text(row.eta_s) else ""))
+                if row.latest_metrics:
+                    st.caption(row.latest_metrics)
+                if row.error and row.status == "failed":
+                    st.caption(f":red[{row.error}]")
+            with c3:
+                if LocalRunner is not None and row.status in ("queued", "starting", "running"):
+                    if st.button("Cancel", key=f"cancel-{row.job_id}"):
+                        try:
+                            runner_for(str(ws.root)).cancel(row.job_id)
+                        except Exception as exc:
+                            st.error(str(exc))
+                if LocalRunner is not None and row.status in ("failed", "cancelled"):
+                    if st.button("Resume", key=f"resume-{row.job_id}"):
+                        try:
+                            st.toast(f"Resumed as {runner_for(str(ws.root)).resume(row.job_id)}")
+                        except Exception as exc:
+                            st.error(str(exc))
+                if row.status == "succeeded" and isinstance(row.last_checkpoint_id, str):
+                    st.page_link(common.PAGES["explore"], label="Explore", query_params={"w": row.last_checkpoint_id})
+                    st.page_link(common.PAGES["compare"], label="Compare", query_params={"w": row.last_checkpoint_id})
+            with st.expander("Log tail"):
+                st.code(views.log_tail(row.log_path, [ws.root]) or "(empty)", language=None)
+
+
+st.subheader("Jobs")
+live_jobs()
