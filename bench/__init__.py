@@ -1,0 +1,1 @@
+"""Benchmarks: `./run bench [name ...]` (or `python -m bench`). Each prints ratios measured side by side."""

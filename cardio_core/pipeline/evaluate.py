@@ -1,0 +1,184 @@
+"""Metrics of one set of weights, computed from its stored embeddings and written to `metrics`.
+
+Scopes: 'chapman_test', 'ptbxl_display', 'cross_domain' (ECG) and 'acdc' (CMR). The
+definitions are cardio_core.metrics'; this module only selects records, calls them and
+stores the numbers, so the app and the report read one table.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .. import labels as L
+from .. import metrics as M
+from ..embeddings import load_embeddings
+from ..store import Store
+from .data import load_view
+
+
+class MetricRows:
+    """Collects metric rows for one weights id and writes them in one transaction."""
+
+    def __init__(self, weights_id: str):
+        self.weights_id = weights_id
+        self.rows: list[dict] = []
+
+    def add(self, scope, name, value, *, label="", fold=-1, ci=(None, None), **extra):
+        value = None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+        self.rows.append(dict(weights_id=self.weights_id, scope=scope, name=name, label=label, fold=int(fold),
+                              value=value, ci_low=ci[0], ci_high=ci[1],
+                              extra=json.dumps(extra, default=float) if extra else None))
+
+    def save(self, store: Store, scopes) -> None:
+        df = pd.DataFrame(self.rows, columns=["weights_id", "scope", "name", "label", "fold", "value",
+                                              "ci_low", "ci_high", "extra"])
+        df = df.drop_duplicates(subset=["scope", "name", "label", "fold"], keep="last")
+        with store.write() as con:
+            con.execute("DELETE FROM metrics WHERE weights_id = ? AND list_contains(?, scope)",
+                        [self.weights_id, list(scopes)])
+            if len(df):
+                con.register("_m", df)
+                con.execute("INSERT INTO metrics (weights_id, scope, name, label, fold, value, ci_low, ci_high, extra) "
+                            "SELECT weights_id, scope, name, label, fold, value, ci_low, ci_high, extra::JSON FROM _m")
+                con.unregister("_m")
+
+
+def _embedded_view(store: Store, weights_id: str, dataset_id: str, where: str):
+    view = load_view(store, dataset_id, where=where)
+    ids, X = load_embeddings(store, weights_id, dataset_id)
+    keep = np.isin(view.records["record_id"].values, ids)
+    view = view.subset(keep)
+    _, X = load_embeddings(store, weights_id, dataset_id, record_ids=view.records["record_id"].tolist())
+    return view, X
+
+
+def _silhouettes(rows: MetricRows, scope, X, Y, classes, rhythm, n_boot, seed):
+    try:
+        report = M.silhouette_report(X, Y, classes, rhythm_labels=rhythm, n_boot=n_boot, seed=seed)
+    except ValueError as exc:  # too few single-labelled records (tiny sets)
+        rows.add(scope, "silhouette", None, note=str(exc))
+        return
+    for label, r in report.iterrows():
+        rows.add(scope, "silhouette", r["silhouette"], label="" if label == "overall" else label,
+                 ci=(r["ci_low"], r["ci_high"]), n=int(r["n"]))
+
+
+def evaluate_ecg(store: Store, weights_id: str, *, n_boot: int = 200, seed: int = 0) -> MetricRows:
+    rows = MetricRows(weights_id)
+    chap, Xc = _embedded_view(store, weights_id, "chapman", "r.split = 'test'")
+    if len(chap.records) == 0:
+        raise ValueError(f"no Chapman test embeddings for {weights_id}; run `cardio embed {weights_id}` first")
+    classes = chap.classes
+    _silhouettes(rows, "chapman_test", Xc, chap.Y, classes, L.RHYTHM_LABELS, n_boot, seed)
+    for label, r in M.centroid_table(Xc, chap.Y, classes).iterrows():
+        rows.add("chapman_test", "centroid_single", r["single_distance"], label=label, n=r["n_single"])
+        rows.add("chapman_test", "centroid_multi", r["multi_distance"], label=label, n=r["n_multi"])
+        rows.add("chapman_test", "centroid_ratio", r["ratio"], label=label)
+        rows.add("chapman_test", "centroid_pct_diff", r["pct_difference"], label=label)
+    single = M.single_labelled_rhythm_mask(chap.Y, classes)
+    rhythm_c = M.rhythm_label_of(chap.Y, classes)
+    if single.sum() > 11:
+        overall, per_label = M.knn_label_purity(Xc[single], rhythm_c[single], k=10)
+        rows.add("chapman_test", "knn_purity", overall)
+        for lab, v in per_label.items():
+            rows.add("chapman_test", "knn_purity", v, label=lab)
+    recs = chap.records
+    try:
+        probe = M.demographic_probe(Xc, age=recs["age"].to_numpy(dtype=float), sex=recs["sex"].tolist(),
+                                    cv=5, seed=seed)
+        rows.add("chapman_test", "probe_age_r2", probe["age"]["r2"], mae=probe["age"]["mae"])
+        rows.add("chapman_test", "probe_sex_auroc", probe["sex"]["auroc"])
+    except ValueError as exc:
+        rows.add("chapman_test", "probe_age_r2", None, note=str(exc))
+    # linear probe on the frozen embeddings: fit on the validation split, score on test
+    val, Xv = _embedded_view(store, weights_id, "chapman", "r.split = 'val'")
+    if len(val.records) >= 10:
+        lp = M.linear_probe(Xv, val.Y, Xc, chap.Y, classes)
+        rows.add("chapman_test", "linear_probe_macro_f1", lp["macro_f1"], macro_auroc=lp["macro_auroc"])
+
+    centroids = M.rhythm_centroids(Xc, chap.Y, classes)
+    ptb, Xp = _embedded_view(store, weights_id, "ptbxl", "r.split = 'display'")
+    if len(ptb.records):
+        Yp = ptb.Y[:, [classes.index(c) for c in L.RHYTHM_LABELS]]
+        _silhouettes(rows, "ptbxl_display", Xp, Yp, L.RHYTHM_LABELS, L.RHYTHM_LABELS, n_boot, seed)
+        single_p = M.single_labelled_rhythm_mask(Yp, L.RHYTHM_LABELS)
+        rhythm_p = np.where(single_p, M.rhythm_label_of(Yp, L.RHYTHM_LABELS), "")
+        for lab, d in M.cross_domain_distances(Xp, rhythm_p, centroids).items():
+            rows.add("cross_domain", "ptbxl_to_chapman_centroid", d, label=lab)
+        if "SR" in centroids and "SB" in centroids and (rhythm_p == "SR").any():
+            rows.add("cross_domain", "share_sr_closer_to_sb", M.share_closer_to(Xp, rhythm_p, centroids, "SR", "SB"))
+        if min(len(Xc), len(Xp)) >= 5:
+            rows.add("cross_domain", "domain_auroc", M.domain_shift_score(Xc, Xp, cv=5, seed=seed))
+    rows.save(store, ["chapman_test", "ptbxl_display", "cross_domain"])
+    return rows
+
+
+def store_classification(store: Store, weights_id: str, y_true: np.ndarray, y_prob: np.ndarray,
+                         classes, *, scope: str = "chapman_test") -> None:
+    """Per-class F1 / precision / recall at 0.5 and macro averages, from a head's probabilities."""
+    rows = MetricRows(weights_id)
+    scores = M.per_class_scores(y_true, y_prob, classes)
+    for cls, r in scores.iterrows():
+        for name in ("f1", "precision", "recall", "support", "prevalence"):
+            rows.add(scope, name, r[name], label=cls)
+    for name, v in M.macro_average(scores).items():
+        rows.add(scope, name, v)
+    r, p = M.prevalence_f1_pearson(scores["prevalence"].values, scores["f1"].values)
+    rows.add(scope, "prevalence_f1_r", r, p=p)
+    with store.write() as con:
+        con.execute("DELETE FROM metrics WHERE weights_id = ? AND scope = ? AND list_contains(?, name)",
+                    [weights_id, scope, ["f1", "precision", "recall", "support", "prevalence", "prevalence_f1_r"]])
+    df = pd.DataFrame(rows.rows)
+    store.insert_df("metrics", df.assign(extra=df["extra"]))
+
+
+def evaluate_cmr(store: Store, weights_id: str, *, seed: int = 0) -> MetricRows:
+    """Per fold (each fold's validation patients), then mean +- SD over folds."""
+    rows = MetricRows(weights_id)
+    view, X = _embedded_view(store, weights_id, "acdc", "TRUE")
+    if len(view.records) == 0:
+        raise ValueError(f"no ACDC embeddings for {weights_id}; run `cardio embed {weights_id}` first")
+    groups = np.array([view.classes[i] for i in view.Y.argmax(1)])
+    folds = view.records["fold"].to_numpy()
+    sil, ratio_per_fold = [], {}
+    for k in sorted(set(int(f) for f in folds)):
+        m = folds == k
+        if len(set(groups[m])) < 2:
+            continue
+        s = M.silhouette_overall(X[m], groups[m])
+        sil.append(s)
+        rows.add("acdc", "silhouette", s, fold=k)
+        for lab, v in M.silhouette_per_label(X[m], groups[m]).items():
+            rows.add("acdc", "silhouette", v, label=lab, fold=k)
+        for lab, v in M.intra_inter_ratio(X[m], groups[m]).items():
+            rows.add("acdc", "intra_inter_ratio", v, label=lab, fold=k)
+            ratio_per_fold.setdefault(lab, []).append(v)
+    if sil:
+        mean, sd = M.fold_mean_sd(sil) if len(sil) > 1 else (sil[0], float("nan"))
+        rows.add("acdc", "silhouette", mean, sd=sd, n_folds=len(sil))
+    for lab, vals in ratio_per_fold.items():
+        mean, sd = M.fold_mean_sd(vals) if len(vals) > 1 else (vals[0], float("nan"))
+        rows.add("acdc", "intra_inter_ratio", mean, label=lab, sd=sd)
+    try:
+        bmi = view.records["bmi"].to_numpy(dtype=float)
+        probe = M.demographic_probe(X, bmi=bmi, cv=5, seed=seed)
+        rows.add("acdc", "probe_bmi_r2", probe["bmi"]["r2"], mae=probe["bmi"]["mae"])
+    except ValueError as exc:
+        rows.add("acdc", "probe_bmi_r2", None, note=str(exc))
+    rows.save(store, ["acdc"])
+    return rows
+
+
+def store_cmr_accuracy(store: Store, weights_id: str, per_fold: dict[int, float]) -> None:
+    rows = MetricRows(weights_id)
+    for k, acc in sorted(per_fold.items()):
+        rows.add("acdc", "accuracy", acc, fold=k)
+    if per_fold:
+        vals = list(per_fold.values())
+        mean, se = M.accuracy_mean_se(vals) if len(vals) > 1 else (vals[0], float("nan"))
+        rows.add("acdc", "accuracy", mean, se=se, ci=(mean - se, mean + se) if se == se else (None, None))
+    with store.write() as con:
+        con.execute("DELETE FROM metrics WHERE weights_id = ? AND scope = 'acdc' AND name = 'accuracy'", [weights_id])
+    store.insert_df("metrics", pd.DataFrame(rows.rows))
