@@ -267,3 +267,35 @@ def test_context_registers_only_complete_files_inside_the_workspace(ws, tmp_path
         ctx.resolve_weights()
     (ws.weights_dir / "enc.pth").write_text("w")
     assert ctx.resolve_weights() == ws.weights_dir / "enc.pth"
+
+
+def test_each_concurrent_job_gets_its_own_gpu(ws):
+    runner = make_runner(ws, max_concurrent=3)
+    runner.gpus = ["3", "5"]  # as if CUDA_VISIBLE_DEVICES=3,5
+    ids = [runner.submit(sleep_spec(seconds=0.3, steps=3), start=False) for _ in range(2)]
+    cpu_job = runner.submit({"kind": "sleep", "device": "cpu", "params": {"seconds": 0.3, "steps": 3}},
+                            start=False)
+    assert sorted(runner.poll()["started"]) == sorted([*ids, cpu_job])
+    seen = set()
+    for job_id in ids:
+        pid = runner.show(job_id)["pid"]
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        seen |= {e.decode() for e in environ if e.startswith(b"CUDA_VISIBLE_DEVICES=")}
+    assert seen == {"CUDA_VISIBLE_DEVICES=3", "CUDA_VISIBLE_DEVICES=5"}
+    assert runner.show(cpu_job)["gpu"] is None
+    for job_id in [*ids, cpu_job]:
+        assert runner.wait(job_id, timeout=30) == "succeeded"
+
+
+def test_background_scheduler_runs_queued_jobs_without_explicit_polls(ws):
+    from jobs.runner import start_background_scheduler
+    thread, stop = start_background_scheduler(ws, interval=0.1, max_concurrent=1)
+    try:
+        assert start_background_scheduler(ws, interval=0.1)[0] is thread  # one per workspace
+        runner = make_runner(ws)
+        job_id = runner.submit(sleep_spec(seconds=0.05, steps=2), start=False)
+        wait_for(lambda: runner.status(job_id) == "succeeded", timeout=30, what="the scheduler to run it")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
