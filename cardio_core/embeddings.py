@@ -51,7 +51,7 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, d
             feats = model.forward_features(x)
             vecs.append(feats.float().cpu().numpy())
             if with_head:
-                logits = model.head(feats).float()
+                logits = model.forward_head(feats).float()
                 p = torch.sigmoid(logits) if modality == "ecg" else torch.softmax(logits, dim=1)
                 probs.append(p.cpu().numpy())
     if not vecs:

@@ -14,6 +14,9 @@ class _Tiny(torch.nn.Module):
         self.proj = torch.nn.Linear(d_in, d)
         self.head = torch.nn.Linear(d, classes)
 
+    def forward_head(self, f):
+        return self.head(f)
+
     def forward_features(self, x):
         return self.proj(x.flatten(1))
 

@@ -35,7 +35,7 @@ def instantiate(store: Store, weights_id: str):
     """
     import torch
     from ..models.registry import create_model
-    from ..models.weights import load_weights, read_checkpoint_meta
+    from ..models.weights import build_model_from_checkpoint, read_checkpoint
 
     w = get_weights(store, weights_id)
     modality = w["modality"]
@@ -44,11 +44,9 @@ def instantiate(store: Store, weights_id: str):
         return create_model(DEFAULT_MODEL[modality]), w, False
     if not w.get("path"):
         raise CardioError(f"weights {weights_id} have no file to load")
-    meta = read_checkpoint_meta(w["path"])
-    name = meta.get("model_name") or DEFAULT_MODEL[modality]
-    model = create_model(name, **(meta.get("model_kwargs") or {}))
-    load_weights(model, w["path"], modality=modality)
-    return model, w, bool(meta.get("meta", {}).get("head_trained", False))
+    model, _report = build_model_from_checkpoint(w["path"], modality=modality)
+    head_trained = bool(read_checkpoint(w["path"]).meta.get("head_trained", False))
+    return model, w, head_trained
 
 
 def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: str = "cpu",
