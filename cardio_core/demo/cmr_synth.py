@@ -165,7 +165,8 @@ def _render_ssfp(masks: np.ndarray, rng: np.random.Generator, centre) -> np.ndar
     vol = ndimage.gaussian_filter(vol, sigma=(0.7, 0.7, 0, 0))
     noise_sd = rng.uniform(6, 12)
     vol = np.sqrt((vol + rng.normal(0, noise_sd, vol.shape)) ** 2 + rng.normal(0, noise_sd, vol.shape) ** 2)
-    return vol.astype(np.float32)
+    # scanner magnitudes are integers; integer-valued float32 also gzips ~3x better
+    return np.rint(vol).astype(np.float32)
 
 
 def cardiac_indices(masks: np.ndarray, spacing: Sequence[float], ed: int, es: int,

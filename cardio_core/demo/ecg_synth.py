@@ -382,7 +382,7 @@ def _leads_from_dipole(dipole: np.ndarray, rng: np.random.Generator, t: np.ndarr
         elec *= 1.25
         sos = sps.butter(2, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
         elec = sps.sosfilt(sos, elec, axis=1)
-        elec += rng.normal(0, 0.012, elec.shape)
+        elec += rng.normal(0, 0.004, elec.shape)
 
     ra, la, ll, ch = elec[0], elec[1], elec[2], elec[3:]
     # Devices digitise I and II and compute the other limb leads; do the same in µV.
