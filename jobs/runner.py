@@ -23,6 +23,7 @@ the old job registered; the old job keeps its history, log and status.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -73,14 +74,20 @@ def visible_gpus() -> list[str]:
                 break
             out.append(d)
         return out
+    return list(_nvidia_smi_gpus())
+
+
+@functools.cache
+def _nvidia_smi_gpus() -> tuple[str, ...]:
+    # Cached: the app makes a runner on every interaction, the GPUs do not change.
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        return []
+        return ()
     try:
         res = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(res.stdout.splitlines()) if line.startswith("GPU ")]
+        return ()
+    return tuple(str(i) for i, line in enumerate(res.stdout.splitlines()) if line.startswith("GPU "))
 
 
 def new_job_id(kind: str) -> str:
@@ -195,6 +202,7 @@ class LocalRunner:
         self.cancel_grace = cancel_grace
         self.start_timeout = start_timeout
         self.host = socket.gethostname()
+        self._terminated: set[str] = set()  # jobs this runner has sent SIGTERM to
 
     def job_dir(self, job_id: str) -> Path:
         return self.workspace.runs_dir / job_id
@@ -288,8 +296,12 @@ class LocalRunner:
             state = "dead" if returncode is not None else process_state(pid, job_id)
             if state == "alive":
                 if cancel_at is not None:
-                    sig = signal.SIGKILL if now - cancel_at >= self.cancel_grace else signal.SIGTERM
-                    _signal_group(pgid or pid, sig)
+                    if now - cancel_at >= self.cancel_grace:
+                        _signal_group(pgid or pid, signal.SIGKILL)
+                    elif job_id not in self._terminated:
+                        # Covers a cancel asked before the process had started, or from another host's CLI.
+                        _signal_group(pgid or pid, signal.SIGTERM)
+                        self._terminated.add(job_id)
                 continue
             if self._mark_ended(job_id, returncode, _describe_exit(returncode, pid, state), log_path):
                 ended.append(job_id)
@@ -409,6 +421,7 @@ class LocalRunner:
             return status
         if status in ACTIVE and pid and (not host or host == self.host) and process_state(pid, job_id) == "alive":
             _signal_group(pgid or pid, signal.SIGTERM)
+            self._terminated.add(job_id)
         if wait and status not in FINAL:
             timeout = timeout if timeout is not None else self.cancel_grace + 15
             deadline = time.monotonic() + timeout

@@ -212,7 +212,7 @@ print(json.dumps(started))
 
 def test_two_runners_polling_concurrently_never_start_a_job_twice(ws):
     runner = make_runner(ws)
-    ids = [runner.submit(sleep_spec(seconds=0.1, steps=1), start=False) for _ in range(6)]
+    ids = [runner.submit(sleep_spec(seconds=0.1, steps=1), start=False) for _ in range(4)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     pollers = [subprocess.Popen([sys.executable, "-c", POLLER, str(ws.root), *ids], stdout=subprocess.PIPE,
                                 text=True, env=env) for _ in range(2)]
