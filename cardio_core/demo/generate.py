@@ -228,7 +228,8 @@ def plan_ptbxl(n: int, seed: int) -> list[dict]:
     sizes = [2, 3, 2] if n >= 10 else []
     while sum(sizes) < n:
         sizes.append(int(_pick(rng, {1: 0.9, 2: 0.07, 3: 0.03})))
-    sizes[-1] -= sum(sizes) - n
+    if sizes:
+        sizes[-1] -= sum(sizes) - n
     patient_ids = rng.choice(np.arange(1, 21800), size=len(sizes), replace=False)
     owner = np.repeat(np.arange(len(sizes)), sizes)[rng.permutation(n)]
     patients = []
