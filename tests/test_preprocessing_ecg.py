@@ -172,11 +172,14 @@ def test_als_removes_wander_but_keeps_the_beats():
     assert corrected.max() > 0.8
 
 
-def test_flat_lead_gets_a_zero_baseline_not_nan():
+def test_flat_lead_baseline_is_the_lead_itself_like_the_reference():
+    # All-tie case: the published weights would all be 0 after the first pass.
     y = np.zeros((2, 5000))
     y[1] = 0.25
     z = als_baseline(y)
+    assert np.all(np.isfinite(z))
     np.testing.assert_allclose(z, y, atol=1e-9)
+    np.testing.assert_allclose(z, np.stack([reference_als(row) for row in y]), atol=1e-9)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -54,7 +54,7 @@ def reference_als(y, lam: float = ALS_LAM, p: float = ALS_P, n_iter: int = ALS_N
     for _ in range(n_iter):
         W = sparse.spdiags(w, 0, n, n)
         z = spsolve(sparse.csc_matrix(W + penalty), w * y)
-        # Published weights: an exact tie y == z gets weight 0.
+        # Published weights: an exact tie y == z gets weight 0 (a flat lead makes W all zero).
         w = p * (y > z) + (1 - p) * (y < z)
     return z
 
@@ -104,8 +104,9 @@ def _numba_als():
             for i in range(n):
                 for j in range(m):
                     # As published (p above, 1-p below the baseline), except that an exact
-                    # tie gets 1-p instead of 0: zero weights on a flat lead make the system
-                    # singular and the published code returns NaN there.
+                    # tie gets 1-p instead of 0 (as in pybaselines): on a flat lead all
+                    # weights would be 0 and W + lam D'D singular, leaving the result to how
+                    # the solver treats a singular matrix. 1-p keeps it positive definite.
                     w[i, j] = p if y[i, j] > z[i, j] else q
         return z
 
