@@ -9,6 +9,7 @@ the modules they name can call register_kind(...) at import time.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any, Callable
 
 from .spec import KINDS
@@ -63,6 +64,23 @@ def has_kind(name: str) -> bool:
     """Whether an implementation is registered for `name` (without importing it)."""
     _load_providers()
     return name in _ENTRIES
+
+
+def check_kind(name: str) -> None:
+    """Raise KindError unless `name` is registered and its module exists (without importing it)."""
+    _load_providers()
+    entry = _ENTRIES.get(name)
+    if entry is None:
+        available = ", ".join(sorted(_ENTRIES)) or "none"
+        raise KindError(f"no implementation registered for {name!r} yet (available: {available})")
+    if isinstance(entry, str):
+        module_name = entry.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module_name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise KindError(f"job kind {name!r}: module {module_name} not found")
 
 
 def get_kind(name: str) -> KindFn:

@@ -211,14 +211,15 @@ class LocalRunner:
     def submit(self, spec: JobSpec | dict, *, start: bool = True, resume_of: str | None = None,
                resume_from: str | None = None, launcher: str = "local") -> str:
         """Queue a job; with start=True also run one scheduler step. Returns the job id."""
-        from .registry import get_kind, has_kind, kind_names
+        from .registry import KindError, check_kind
 
         spec = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
         spec.validate()
-        if not has_kind(spec.kind):
-            available = ", ".join(k for k in kind_names() if has_kind(k))
-            raise SpecError("kind", f"no implementation registered for {spec.kind!r} yet (available: {available})")
-        get_kind(spec.kind)  # fail here, not in the worker, when its module cannot be imported
+        try:
+            # Fail here, not later in the worker; the kind's module is not imported (torch stays out).
+            check_kind(spec.kind)
+        except KindError as exc:
+            raise SpecError("kind", str(exc)) from None
         if launcher not in ("local", "slurm"):
             raise ValueError(f"launcher: must be local or slurm, got {launcher!r}")
         job_id = new_job_id(spec.kind)

@@ -79,3 +79,21 @@ def test_importing_jobs_does_not_import_torch():
     code = "import sys, jobs, jobs.cli, jobs.slurm; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_check_kind_finds_the_module_without_importing_it():
+    import sys
+    from jobs.registry import check_kind
+    register_kind("lazy_kind", "xml.dom.pulldom:parse")
+    try:
+        sys.modules.pop("xml.dom.pulldom", None)
+        check_kind("lazy_kind")
+        assert "xml.dom.pulldom" not in sys.modules
+    finally:
+        unregister_kind("lazy_kind")
+    register_kind("gone_kind", "no_such_module_xyz:fn")
+    try:
+        with pytest.raises(KindError, match="module no_such_module_xyz not found"):
+            check_kind("gone_kind")
+    finally:
+        unregister_kind("gone_kind")
