@@ -73,10 +73,13 @@ if "ex_sel" not in st.session_state:
 chart_key = f"ex_chart_{wid}_{view}"
 event_now = st.session_state.get(chart_key)
 regions = st.session_state["ex_sel"]
-if event_now is not None and event_now != st.session_state.get("ex_last_event"):
-    st.session_state["ex_last_event"] = event_now
-    regions = common.event_selection(event_now)
+# Only a change of the chart's own selection counts: its first, empty state must not erase a shared link's.
+chart_regions = common.event_selection(event_now)
+if event_now is not None and chart_regions != st.session_state.get(f"{chart_key}_last"):
+    regions = chart_regions
     st.session_state["ex_sel"] = regions
+if event_now is not None:
+    st.session_state[f"{chart_key}_last"] = chart_regions
 mask = common.selection_mask(pts, regions)
 
 state.sync(w=wid, view=view, colour=colour, cls=cls, labels=labels,

@@ -293,3 +293,61 @@ def fill_many_points(store: Store, weights_ids: list[str], n_points: int, *, see
         xy = centre + rng.normal(0, 3.0 / (1 + k), (n_points, 2))
         store.insert_df("projection_points", pd.DataFrame({"projection_id": f"{wid}:chapman_test", "dataset_id": "chapman",
                                                            "record_id": ids, "x": xy[:, 0], "y": xy[:, 1]}))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """`streamlit run app/main.py` on a workspace in a subprocess; a context manager yielding its URL."""
+
+    def __init__(self, workspace_root: str | Path, port: int | None = None, timeout: float = 60.0, log_path=None):
+        self.workspace_root = Path(workspace_root)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.timeout = timeout
+        self.log_path = Path(log_path) if log_path else self.workspace_root / "streamlit.log"
+        self.process = None
+
+    def __enter__(self) -> str:
+        import os
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = dict(os.environ, CARDIO_WORKSPACE=str(self.workspace_root), PYTHONUNBUFFERED="1")
+        env.pop("CARDIO_APP_PASSWORD", None)
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"streamlit did not answer on {self.url} within {self.timeout:.0f} s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+        self._log.close()

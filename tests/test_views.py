@@ -1,0 +1,155 @@
+"""cardio_core.views: the read-side queries and transforms behind the app, on the synthetic workspace."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_fixtures import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fill_store  # noqa: E402
+
+from cardio_core import views  # noqa: E402
+from cardio_core.labels import CLASSES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return fill_store(tmp_path_factory.mktemp("ws"))
+
+
+def test_projection_points_join_records_and_labels(store):
+    pts = views.projection_points(store, checkpoint_id(10), "cross_domain")
+    assert set(pts["dataset_id"]) == {"chapman", "ptbxl"}
+    n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'test'")
+    assert (pts["dataset_id"] == "chapman").sum() == n_test
+    row = pts.iloc[0]
+    classes = sorted(r[0] for r in store.query("SELECT class FROM labels WHERE dataset_id = ? AND record_id = ?",
+                                               [row.dataset_id, row.record_id]))
+    assert sorted(row.labels.split(",")) == classes
+    assert row.multi == (len(classes) > 1)
+    # labels are listed in CLASSES order
+    for s in pts["labels"]:
+        idx = [CLASSES.index(c) for c in s.split(",") if c]
+        assert idx == sorted(idx)
+    with pytest.raises(ValueError, match="view must be one of"):
+        views.projection_points(store, BASELINE_ID, "nonsense")
+
+
+def test_box_and_lasso_selection_cover_all_points_inside():
+    pts = pd.DataFrame({"x": [0.0, 1.0, 2.0, 5.0], "y": [0.0, 1.0, 2.0, 5.0], "record_id": list("abcd")})
+    box = views.selection_mask(pts, {"box": [{"x": [2.5, 0.5], "y": [0.5, 2.5]}]})
+    assert box.tolist() == [False, True, True, False]
+    triangle = {"lasso": [{"x": [-1, 4, -1], "y": [-1, -1, 4]}]}  # inside: x + y < 3
+    assert views.selection_mask(pts, triangle).tolist() == [True, True, False, False]
+    both = views.selection_mask(pts, {**triangle, "record_ids": ["d"]})
+    assert both.tolist() == [True, True, False, True]
+    assert not views.selection_mask(pts, None).any()
+    with pytest.raises(ValueError, match="at least 3 vertices"):
+        views.points_in_polygon(pts["x"], pts["y"], [0, 1], [0, 1])
+
+
+def test_filters_and_selection_summary(store):
+    pts = views.projection_points(store, checkpoint_id(10), "chapman_test")
+    afib = views.filter_points(pts, labels=["AFIB"])
+    assert len(afib) and all("AFIB" in s.split(",") for s in afib["labels"])
+    old_women = views.filter_points(pts, age_range=(60, 120), sexes=["F"])
+    assert (old_women["age"] >= 60).all() and (old_women["sex"] == "F").all()
+    with pytest.raises(ValueError, match="low <= high"):
+        views.filter_points(pts, age_range=(80, 20))
+    mask = views.has_class(pts, "AFIB")
+    summary = views.selection_summary(pts, mask)
+    row = summary["labels"].set_index("label").loc["AFIB"]
+    assert row["share_selected"] == 1.0 and row["share_rest"] == 0.0 and np.isinf(row["enrichment"])
+    assert summary["demographics"].loc["selected", "n"] == mask.sum()
+    assert summary["demographics"].loc["rest", "n"] == (~mask).sum()
+
+
+def test_review_mode_deidentifies():
+    table = pd.DataFrame({"record_id": ["JS00001"], "age": [63.0], "sex": ["F"]})
+    out = views.deidentify(table)
+    assert "record_id" not in out.columns and out.loc[0, "age"] == "60-69"
+    assert views.age_bands(pd.Series([12, 30, 79.9, 85, None])).tolist() == ["<30", "30-39", "70-79", "80+", "unknown"]
+
+
+def test_colour_values(store):
+    pts = views.projection_points(store, CMR_BASELINE_ID, "acdc")
+    assert set(views.colour_values(pts, "split")) <= {f"fold {k}" for k in range(5)}
+    assert set(views.colour_values(pts, "bmi_category")) <= {"underweight", "normal", "overweight", "obese", "unknown"}
+    assert views.colour_values(pts, "age").dtype == float
+    with pytest.raises(ValueError, match="needs cls"):
+        views.colour_values(pts, "class")
+
+
+def test_silhouette_comparison_change_and_ci(store):
+    table = views.silhouette_comparison(store, BASELINE_ID, checkpoint_id(10)).set_index("label")
+    assert table.loc["overall", "baseline_value"] == pytest.approx(0.039)
+    assert table.loc["SB", "change"] == pytest.approx(0.276 - 0.068)
+    assert table.loc["SB", "pct_change"] == pytest.approx(100 * (0.276 - 0.068) / 0.068)
+    assert (table["other_ci_low"] < table["other_value"]).all()
+
+
+def test_per_class_prevalence_fit_and_acdc(store):
+    table = views.per_class_table(store, checkpoint_id(10))
+    assert table["label"].tolist()[:-1] == list(CLASSES) and table["label"].iloc[-1] == "macro"
+    fit = views.prevalence_vs_f1(table)
+    rows = table[table["label"] != "macro"]
+    assert fit["r"] == pytest.approx(np.corrcoef(rows["prevalence"], rows["f1"])[0, 1])
+    folds = views.acdc_folds(store, CMR_BASELINE_ID)
+    accs = [0.60, 0.65, 0.58, 0.70, 0.62]
+    assert folds["accuracy_mean"] == pytest.approx(np.mean(accs))
+    assert folds["accuracy_se"] == pytest.approx(np.std(accs, ddof=1) / np.sqrt(5))
+    assert set(folds["intra_inter"]["label"]) == {"DCM", "HCM", "MINF", "NOR", "RV"}
+
+
+def test_probe_trend_and_thesis(store):
+    trend = views.probe_trend(store, RUN_ID, BASELINE_ID)
+    age = trend[trend["name"] == "probe_age_r2"]
+    assert age["epoch"].tolist() == [0, 5, 10] and age["value"].is_monotonic_decreasing
+    thesis = views.thesis_side_by_side(store, BASELINE_ID, checkpoint_id(10)).set_index("metric")
+    assert thesis.loc["silhouette SB", "thesis_finetuned"] == 0.276
+    assert thesis.loc["silhouette, Chapman test (rhythm)", "finetuned"] == pytest.approx(0.210)
+
+
+def test_workspace_summary_and_next_steps(store, tmp_path):
+    summary = views.workspace_summary(store)
+    assert summary["datasets"].set_index("dataset_id").loc["chapman", "usable"] == 300
+    steps = " ".join(views.next_steps(summary))
+    assert "weights/" in steps and "failed" in steps
+    empty = views.workspace_summary(fill_store.__globals__["Store"](tmp_path / "empty.duckdb"))
+    assert any("No dataset" in s for s in views.next_steps(empty))
+
+
+def test_jobs_progress_and_log_tail(store, tmp_path):
+    ws_root = Path(store.db_path).parent
+    jobs = views.jobs_table(store, ws_root / "runs").set_index("job_id")
+    assert jobs.loc["job-running", "progress"] == pytest.approx(0.4)
+    assert jobs.loc["job-done", "progress"] == 1.0 and jobs.loc["job-done", "last_checkpoint_id"] == checkpoint_id(10)
+    assert "val_macro_f1=0.41" in jobs.loc["job-running", "latest_metrics"]
+    assert "epoch 5" in views.log_tail(jobs.loc["job-done", "log_path"], [ws_root])
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    assert "outside the workspace" in views.log_tail(outside, [ws_root])
+    assert views.progress_fraction({"epoch": 2, "total_epochs": 8}) == 0.25
+
+
+def test_bookmarks_round_trip(store):
+    bid = views.save_bookmark(store, "AFIB island", "look here", "explore", {"w": "x", "sel": "b:0,1,0,1"}, None)
+    marks = views.list_bookmarks(store)
+    assert bid in marks["bookmark_id"].tolist()
+    assert marks.set_index("bookmark_id").loc[bid, "title"] == "AFIB island"
+    with pytest.raises(ValueError, match="title"):
+        views.save_bookmark(store, "  ", "", "explore", {}, None)
+
+
+def test_record_signal_restricted_to_roots(store, tmp_path):
+    ws_root = Path(store.db_path).parent
+    rid = store.scalar("SELECT record_id FROM preprocessed WHERE dataset_id = 'chapman' LIMIT 1")
+    info = views.record_info(store, "chapman", rid)
+    array, fs = views.load_record_signal(store, info, "preprocessed", [ws_root])
+    assert array.shape == (12, 5000) and fs == 500.0
+    with pytest.raises(ValueError, match="outside the workspace"):
+        views.load_record_signal(store, info, "preprocessed", [tmp_path / "elsewhere"])
+    cmr = views.record_info(store, "acdc", store.scalar("SELECT record_id FROM preprocessed WHERE dataset_id = 'acdc' LIMIT 1"))
+    assert views.load_record_signal(store, cmr, "preprocessed", [ws_root])[0].shape == (3, 210, 210)
+    assert views.record_info(store, "chapman", "nope") is None
