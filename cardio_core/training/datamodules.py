@@ -1,0 +1,169 @@
+"""Datasets and Lightning DataModules built from in-memory (or memory-mapped) arrays.
+
+Whether a dataset is a training set is an explicit `train` boolean set by the caller,
+never inferred from a split's name: with name-based rules, cross-validation training folds
+went unaugmented (method.md §7.4). Random numbers come from torch so DataLoader workers
+draw different crops and augmentations.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import CmrTrainAugment, EcgTrainAugment
+
+
+def _resolve_augment(augment, train: bool, default: Callable) -> Callable | None:
+    """None -> the default augmentation when training; False -> none; a callable -> itself."""
+    if not train:
+        if augment not in (None, False):
+            raise ValueError("augment was given for a non-training dataset (train=False); evaluation is never augmented")
+        return None
+    if augment is None:
+        return default()
+    if augment is False:
+        return None
+    if not callable(augment):
+        raise ValueError(f"augment must be a callable, None or False, got {type(augment).__name__}")
+    return augment
+
+
+class EcgDataset(Dataset):
+    """(x (1, 12, crop_length) float32, y (n_classes,) float32) pairs.
+
+    `arrays[i]` returns one preprocessed record (12, T) with T >= crop_length. train=True:
+    a random crop and augmentation; train=False: samples 0..crop_length-1, no augmentation.
+    """
+
+    def __init__(self, arrays, targets, *, train: bool, crop_length: int = 2500, augment=None):
+        if not isinstance(train, bool):
+            raise ValueError(f"train must be True or False, got {train!r}")
+        targets = np.asarray(targets, dtype=np.float32)
+        if targets.ndim != 2:
+            raise ValueError(f"targets must be (n_records, n_classes), got shape {targets.shape}")
+        if len(arrays) != len(targets):
+            raise ValueError(f"arrays has {len(arrays)} records but targets has {len(targets)} rows")
+        if crop_length < 1:
+            raise ValueError(f"crop_length must be >= 1, got {crop_length}")
+        self.arrays, self.targets = arrays, targets
+        self.train, self.crop_length = train, crop_length
+        self.augment = _resolve_augment(augment, train, EcgTrainAugment)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        signal = np.asarray(self.arrays[i], dtype=np.float32)
+        if signal.ndim != 2 or signal.shape[1] < self.crop_length:
+            raise ValueError(f"record {i}: expected (leads, T >= {self.crop_length}), got shape {signal.shape}")
+        start = 0
+        if self.train:
+            start = int(torch.randint(0, signal.shape[1] - self.crop_length + 1, ()).item())
+        x = torch.from_numpy(np.ascontiguousarray(signal[:, start:start + self.crop_length]))
+        if self.augment is not None:
+            x = self.augment(x)
+        return x.unsqueeze(0), torch.from_numpy(self.targets[i])
+
+
+class CmrDataset(Dataset):
+    """(x (3, H, W) float32, y int64 class index) pairs; train=True applies the CMR augmentation."""
+
+    def __init__(self, images, labels, *, train: bool, augment=None):
+        if not isinstance(train, bool):
+            raise ValueError(f"train must be True or False, got {train!r}")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be a 1-D integer class index per record, got {labels.dtype} {labels.shape}")
+        if len(images) != len(labels):
+            raise ValueError(f"images has {len(images)} records but labels has {len(labels)}")
+        self.images, self.labels, self.train = images, labels.astype(np.int64), train
+        size = int(np.asarray(images[0]).shape[-1]) if len(images) else 210
+        self.augment = _resolve_augment(augment, train, lambda: CmrTrainAugment(size=size))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        image = np.asarray(self.images[i], dtype=np.float32)
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"record {i}: expected (3, H, W), got shape {image.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(image))
+        if self.augment is not None:
+            x = self.augment(x)
+        return x, torch.tensor(self.labels[i])
+
+
+class _LoadersMixin:
+    batch_size: int
+    num_workers: int
+
+    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          drop_last=False, persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+
+class ChapmanDataModule(_LoadersMixin, L.LightningDataModule):
+    """Train / validation / (optional) test splits, each given as (arrays, targets).
+
+    The `train` split is built with train=True (random crop + augmentation); `val` and `test`
+    with train=False (crop 0..crop_length-1, no augmentation).
+    """
+
+    def __init__(self, train: tuple, val: tuple, test: tuple | None = None, *, batch_size: int = 64,
+                 num_workers: int = 0, crop_length: int = 2500, augment=None):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.train_dataset = EcgDataset(*train, train=True, crop_length=crop_length, augment=augment)
+        self.val_dataset = EcgDataset(*val, train=False, crop_length=crop_length)
+        self.test_dataset = EcgDataset(*test, train=False, crop_length=crop_length) if test is not None else None
+
+    @property
+    def train_targets(self) -> np.ndarray:
+        return self.train_dataset.targets
+
+    def train_dataloader(self):
+        return self._loader(self.train_dataset, shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_dataset, shuffle=False)
+
+    def test_dataloader(self):
+        if self.test_dataset is None:
+            raise ValueError("ChapmanDataModule was built without a test split")
+        return self._loader(self.test_dataset, shuffle=False)
+
+
+class AcdcFoldDataModule(_LoadersMixin, L.LightningDataModule):
+    """One cross-validation fold: records whose fold == `fold` validate, all others train (augmented)."""
+
+    def __init__(self, images, labels, fold_of_record: Sequence[int], fold: int, *, batch_size: int = 32,
+                 num_workers: int = 0, augment=None):
+        super().__init__()
+        fold_of_record = np.asarray(fold_of_record)
+        if len(fold_of_record) != len(images):
+            raise ValueError(f"fold_of_record has {len(fold_of_record)} entries but images has {len(images)}")
+        if fold not in set(fold_of_record.tolist()):
+            raise ValueError(f"fold {fold} has no records; folds present: {sorted(set(fold_of_record.tolist()))}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.fold, self.batch_size, self.num_workers = fold, batch_size, num_workers
+        labels = np.asarray(labels)
+        self.train_index = np.flatnonzero(fold_of_record != fold)
+        self.val_index = np.flatnonzero(fold_of_record == fold)
+        images_np = images if isinstance(images, np.ndarray) else None
+        take = (lambda idx: images_np[idx]) if images_np is not None else (lambda idx: [images[i] for i in idx])
+        self.train_dataset = CmrDataset(take(self.train_index), labels[self.train_index], train=True, augment=augment)
+        self.val_dataset = CmrDataset(take(self.val_index), labels[self.val_index], train=False)
+
+    def train_dataloader(self):
+        return self._loader(self.train_dataset, shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_dataset, shuffle=False)

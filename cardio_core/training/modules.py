@@ -1,0 +1,253 @@
+"""LightningModules for fine-tuning (ECG multi-label, CMR 5-class) and a periodic checkpoint callback.
+
+Logged metric names are module constants; the recipe's `monitor` and any hyper-parameter
+search must use these (method.md §7.9: names that did not match the logged ones made a
+search optimise nothing).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from .. import labels as cardio_labels
+from ..metrics.classification import macro_average, per_class_scores
+from ..models.registry import create_model
+from ..models.weights import save_checkpoint
+from .optim import WarmupCosineLR, build_optimizer, schedule_steps
+
+TRAIN_LOSS = "train/loss"
+TRAIN_LR = "train/lr"                   # lr of the head group (scale 1)
+VAL_LOSS = "val/loss"
+VAL_MACRO_F1 = "val/macro_f1"
+VAL_MACRO_PRECISION = "val/macro_precision"
+VAL_MACRO_RECALL = "val/macro_recall"
+VAL_F1_PREFIX = "val/f1/"               # + class name, e.g. "val/f1/AFIB"
+VAL_ACCURACY = "val/accuracy"
+ECG_MONITOR = VAL_MACRO_F1              # model selection, method.md §4
+CMR_MONITOR = VAL_ACCURACY
+
+
+def ecg_metric_names(classes: Sequence[str] = cardio_labels.CLASSES, stage: str = "val") -> list[str]:
+    """Every metric EcgFinetuneModule logs at the end of a validation (or test) epoch."""
+    base = [VAL_LOSS, VAL_MACRO_F1, VAL_MACRO_PRECISION, VAL_MACRO_RECALL] + [VAL_F1_PREFIX + c for c in classes]
+    return [name.replace("val/", f"{stage}/", 1) for name in base]
+
+
+def compute_pos_weight(targets) -> np.ndarray:
+    """Per-class BCE pos_weight = log(1 + negatives / positives) from training targets (n, C) of 0/1.
+
+    A class without positives gets log(1 + negatives) (as if it had one positive) instead of inf.
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.ndim != 2 or len(targets) == 0:
+        raise ValueError(f"targets must be a non-empty (n_records, n_classes) matrix, got shape {targets.shape}")
+    if not np.isin(targets, (0, 1)).all():
+        raise ValueError("targets must contain only 0 and 1")
+    positives = targets.sum(0)
+    negatives = len(targets) - positives
+    return np.log1p(negatives / np.maximum(positives, 1.0)).astype(np.float32)
+
+
+class _FinetuneModule(L.LightningModule):
+    """Shared optimiser/schedule, linear-probe and random-init logic."""
+
+    def __init__(self, model: nn.Module, *, lr: float, weight_decay: float, layer_decay: float, warmup_epochs: float,
+                 max_epochs: int, steps_per_epoch: int | None, linear_probe: bool, random_init: bool):
+        super().__init__()
+        if random_init:
+            # A fresh instance of the same architecture: discards any loaded weights.
+            model.load_state_dict(create_model(model.model_name, **model.model_kwargs).state_dict())
+        self.model = model
+        self.lr, self.weight_decay, self.layer_decay = lr, weight_decay, layer_decay
+        self.warmup_epochs, self.max_epochs, self.steps_per_epoch = warmup_epochs, max_epochs, steps_per_epoch
+        self.linear_probe = linear_probe
+        if linear_probe:
+            for name, param in model.named_parameters():
+                param.requires_grad = name.startswith("head.")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.linear_probe and mode:
+            # A frozen encoder also keeps BatchNorm statistics and drop path off.
+            self.model.eval()
+            self.model.head.train()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _steps_per_epoch(self) -> int:
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        trainer = self.trainer
+        if not trainer.max_epochs or trainer.max_epochs < 1:
+            raise ValueError("set steps_per_epoch or give the Trainer max_epochs")
+        return max(1, math.ceil(trainer.estimated_stepping_batches / trainer.max_epochs))
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.model, lr=self.lr, weight_decay=self.weight_decay,
+                                    layer_decay=self.layer_decay)
+        warmup_steps, total_steps = schedule_steps(self.warmup_epochs, self.max_epochs, self._steps_per_epoch())
+        scheduler = WarmupCosineLR(optimizer, peak_lr=self.lr, warmup_steps=warmup_steps, total_steps=total_steps)
+        # interval="step": the schedule is defined in optimiser steps (method.md §7.2)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    def _log_lr(self) -> None:
+        groups = self.optimizers().optimizer.param_groups if self._trainer is not None else []
+        top = [g["lr"] for g in groups if g.get("lr_scale", 1.0) == 1.0]
+        if top:
+            self.log(TRAIN_LR, top[0], on_step=True, on_epoch=False)
+
+
+class EcgFinetuneModule(_FinetuneModule):
+    """Multi-label fine-tuning with BCEWithLogits(pos_weight); validation macro F1 at threshold 0.5."""
+
+    def __init__(self, model: nn.Module, *, pos_weight=None, lr: float = 3e-6, weight_decay: float = 0.05,
+                 layer_decay: float = 0.75, warmup_epochs: float = 20, max_epochs: int = 200,
+                 steps_per_epoch: int | None = None, linear_probe: bool = False, random_init: bool = False,
+                 classes: Sequence[str] = cardio_labels.CLASSES, threshold: float = 0.5):
+        super().__init__(model, lr=lr, weight_decay=weight_decay, layer_decay=layer_decay,
+                         warmup_epochs=warmup_epochs, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
+                         linear_probe=linear_probe, random_init=random_init)
+        self.classes = tuple(classes)
+        if getattr(model, "num_classes", len(self.classes)) != len(self.classes):
+            raise ValueError(f"model has {model.num_classes} outputs but {len(self.classes)} classes were given")
+        if pos_weight is not None:
+            pos_weight = torch.as_tensor(np.asarray(pos_weight, dtype=np.float32))
+            if pos_weight.shape != (len(self.classes),):
+                raise ValueError(f"pos_weight must have one value per class ({len(self.classes)}), "
+                                 f"got shape {tuple(pos_weight.shape)}")
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
+        self.threshold = threshold
+        self.save_hyperparameters({"lr": lr, "weight_decay": weight_decay, "layer_decay": layer_decay,
+                                   "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
+                                   "linear_probe": linear_probe, "random_init": random_init,
+                                   "threshold": threshold, "classes": list(self.classes)})
+        self._outputs: dict[str, list] = {"val": [], "test": []}
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float(),
+                                                              pos_weight=self.pos_weight)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss(self(x), y)
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self._log_lr()
+        return loss
+
+    def _eval_step(self, batch, stage: str):
+        x, y = batch
+        logits = self(x)
+        self.log(f"{stage}/loss", self.loss(logits, y), on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
+        self._outputs[stage].append((torch.sigmoid(logits.float()).detach().cpu(), y.detach().cpu()))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        if not outputs:
+            return
+        probs = torch.cat([p for p, _ in outputs]).numpy()
+        targets = torch.cat([t for _, t in outputs]).numpy().astype(int)
+        scores = per_class_scores(targets, probs, self.classes, threshold=self.threshold)
+        macro = macro_average(scores)
+        self.log(f"{stage}/macro_f1", macro["f1"], prog_bar=stage == "val")
+        self.log(f"{stage}/macro_precision", macro["precision"])
+        self.log(f"{stage}/macro_recall", macro["recall"])
+        for name, f1 in scores["f1"].items():
+            self.log(f"{stage}/f1/{name}", float(f1))
+
+    def on_validation_epoch_end(self):
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._eval_epoch_end("test")
+
+
+class CmrFinetuneModule(_FinetuneModule):
+    """5-class fine-tuning with cross-entropy; validation accuracy."""
+
+    def __init__(self, model: nn.Module, *, lr: float = 3e-3, weight_decay: float = 1e-4, layer_decay: float = 1.0,
+                 warmup_epochs: float = 15, max_epochs: int = 150, steps_per_epoch: int | None = None,
+                 linear_probe: bool = False, random_init: bool = False,
+                 classes: Sequence[str] = cardio_labels.ACDC_GROUPS):
+        super().__init__(model, lr=lr, weight_decay=weight_decay, layer_decay=layer_decay,
+                         warmup_epochs=warmup_epochs, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
+                         linear_probe=linear_probe, random_init=random_init)
+        self.classes = tuple(classes)
+        self.save_hyperparameters({"lr": lr, "weight_decay": weight_decay, "layer_decay": layer_decay,
+                                   "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
+                                   "linear_probe": linear_probe, "random_init": random_init,
+                                   "classes": list(self.classes)})
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x).float(), y)
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self._log_lr()
+        return loss
+
+    def _eval_step(self, batch, stage: str):
+        x, y = batch
+        logits = self(x).float()
+        self.log(f"{stage}/loss", nn.functional.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+        self.log(f"{stage}/accuracy", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True,
+                 batch_size=len(y))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+
+def make_module(recipe, model: nn.Module, *, pos_weight=None, steps_per_epoch: int | None = None,
+                classes: Sequence[str] | None = None) -> _FinetuneModule:
+    """The fine-tuning module a Recipe describes."""
+    common = dict(lr=recipe.lr, weight_decay=recipe.weight_decay, layer_decay=recipe.layer_decay,
+                  warmup_epochs=recipe.warmup_epochs, max_epochs=recipe.max_epochs, steps_per_epoch=steps_per_epoch,
+                  linear_probe=recipe.linear_probe, random_init=recipe.random_init)
+    if recipe.modality == "ecg":
+        return EcgFinetuneModule(model, pos_weight=pos_weight, threshold=recipe.threshold,
+                                 classes=classes or cardio_labels.CLASSES, **common)
+    return CmrFinetuneModule(model, classes=classes or cardio_labels.ACDC_GROUPS, **common)
+
+
+class PeriodicCheckpoint(L.Callback):
+    """Save a CardioScope checkpoint every `every_n_epochs` epochs (and at the last epoch).
+
+    Files are <dirpath>/epoch_<NNNN>.pth; meta holds the epoch, global step, the logged
+    metrics and `extra_meta`. `on_save(path, meta)` lets the caller register each file.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, *, extra_meta: dict | None = None,
+                 on_save: Callable[[Path, dict], None] | None = None):
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.dirpath, self.every_n_epochs = Path(dirpath), every_n_epochs
+        self.extra_meta, self.on_save = dict(extra_meta or {}), on_save
+        self.saved: list[Path] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1   # epochs completed
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        if epoch % self.every_n_epochs and not last:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
+        meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
+        path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
+        self.saved.append(path)
+        if self.on_save is not None:
+            self.on_save(path, meta)
