@@ -52,16 +52,6 @@ def test_real_record_js01053():
     np.testing.assert_allclose(rec.signal, raw / 1000.0, atol=1e-6)
 
 
-@needs_fixtures
-def test_writer_reproduces_js01053_bytes(tmp_path):
-    raw = scipy.io.loadmat(FIXTURES / "JS01053.mat")["val"]
-    # The real header uses CRLF line endings.
-    hea = write_chapman_record(tmp_path, "JS01053", raw / 1000.0, age=70, sex="Male",
-                               dx_codes=["426177001"], line_ending="\r\n")
-    assert (tmp_path / "JS01053.mat").read_bytes() == (FIXTURES / "JS01053.mat").read_bytes()
-    assert hea.read_bytes() == (FIXTURES / "JS01053.hea").read_bytes()
-
-
 def test_list_records_layouts(tmp_path):
     rels = []
     for rid in ("JS00001", "JS00150", "JS01053"):

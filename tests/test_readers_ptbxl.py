@@ -61,15 +61,6 @@ def test_real_record_07004(tmp_path):
     assert rec.warnings == []
 
 
-@needs_fixtures
-def test_writer_reproduces_07004_bytes(tmp_path):
-    raw = wfdb.rdrecord(str(FIXTURES / "07004_hr"))
-    rel = write_ptbxl_record(tmp_path, 7004, raw.p_signal.T)
-    assert rel == "records500/07000/07004_hr"
-    assert (tmp_path / f"{rel}.dat").read_bytes() == (FIXTURES / "07004_hr.dat").read_bytes()
-    assert (tmp_path / f"{rel}.hea").read_bytes() == (FIXTURES / "07004_hr.hea").read_bytes()
-
-
 def test_read_database(small_ptbxl):
     db, problems = ptbxl.read_database(small_ptbxl)
     assert problems == []
