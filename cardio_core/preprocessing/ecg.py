@@ -26,6 +26,11 @@ ALS_N_ITER = 5
 NORM_EPS = 1e-12
 
 
+# LEAD_GROUPS are runs of consecutive leads (I-III, aVR-aVF, V1-V6); slices give views.
+_GROUP_SLICES = tuple(slice(g[0], g[-1] + 1) for g in LEAD_GROUPS)
+assert [list(range(12))[s] for s in _GROUP_SLICES] == [list(g) for g in LEAD_GROUPS]
+
+
 class PreprocessingError(RecordError, ValueError):
     """A record that cannot be preprocessed. Also a ValueError, so callers catching either see it."""
 
@@ -196,13 +201,11 @@ def preprocess_ecg_batch(signals, fs: int = FS, *, source: str | None = None) ->
     np.clip(x, -limit, limit, out=x)
     # 4. baseline wander
     x -= als_baseline(x)
-    # 5. one mean and one variance per lead group
-    for group in LEAD_GROUPS:
-        idx = list(group)
-        part = x[:, idx]
-        mean = part.mean(axis=(1, 2), keepdims=True)
-        var = part.var(axis=(1, 2), keepdims=True)
-        x[:, idx] = (part - mean) / np.sqrt(var + NORM_EPS)
+    # 5. one mean and one variance per lead group, in place on each group's view
+    for group in _GROUP_SLICES:
+        part = x[:, group]
+        part -= part.mean(axis=(1, 2), keepdims=True)
+        part /= np.sqrt(part.var(axis=(1, 2), keepdims=True) + NORM_EPS)
     return x.astype(np.float32)
 
 
