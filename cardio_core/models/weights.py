@@ -227,11 +227,12 @@ def load_weights(model: nn.Module, path: str | Path, *, modality: str, load_head
     return report
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict) -> Path:
+def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict, exclude_prefixes: tuple[str, ...] = ()) -> Path:
     """Write a CardioScope checkpoint atomically (temporary file, fsync, rename).
 
     `meta` must be JSON-like (str, numbers, bools, None, lists, dicts) so the file stays
-    loadable with weights_only=True.
+    loadable with weights_only=True. Keys starting with `exclude_prefixes` are left out
+    (e.g. an untrained pooling head after pre-training); loading reports them as missing.
     """
     path = Path(path)
     modality = modality_of(model)
@@ -244,7 +245,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict) -> Path:
         "modality": modality,
         "model_name": model.model_name,
         "model_kwargs": dict(model.model_kwargs),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+                       if not (exclude_prefixes and k.startswith(tuple(exclude_prefixes)))},
         "meta": meta,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
