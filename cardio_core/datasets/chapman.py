@@ -176,22 +176,34 @@ def _check_signal_file_size(path: Path, header: wfdb.Record) -> None:
                                 f"{header.n_sig} leads ({expected} bytes), {data_file.name} has {actual} bytes")
 
 
-def read_signal(path: Path, header: wfdb.Record, warnings: list[str]) -> tuple[np.ndarray, int]:
-    """(12, n) float32 mV in LEADS order at 500 Hz, NaN samples kept, plus the output rate."""
-    order = lead_order(path, list(header.sig_name or []))
-    _check_signal_file_size(path, header)
-    for name in set(header.file_name or []):
-        if not (path.parent / name).is_file():
-            raise RecordError(path, f"signal file {name} is missing")
+def _load_wfdb(path: Path) -> wfdb.Record:
+    """rdrecord once (header parsing dominates the cost); on failure, diagnose from the header alone."""
+    if not path.is_file():
+        raise RecordError(path, "header file does not exist")
     try:
-        record = wfdb.rdrecord(str(path.with_suffix("")))
+        return wfdb.rdrecord(str(path.with_suffix("")))
     except Exception as exc:  # truncated/corrupt files surface as ValueError, IndexError, ...
+        header = _rdheader(path)
+        lead_order(path, list(header.sig_name or []))
+        for name in sorted(set(header.file_name or [])):
+            if not (path.parent / name).is_file():
+                raise RecordError(path, f"signal file {name} is missing") from None
+        _check_signal_file_size(path, header)
         raise RecordError(path, f"cannot read signal file: {type(exc).__name__}: {exc}") from None
+
+
+def read_signal(path: Path, warnings: list[str]) -> tuple[np.ndarray, int, wfdb.Record]:
+    """(12, n) float32 mV in LEADS order at 500 Hz with NaN samples kept, the output rate, and the
+    wfdb record (its header fields and comments)."""
+    record = _load_wfdb(path)
+    order = lead_order(path, list(record.sig_name or []))
+    check_duration(path, record.sig_len, record.fs)
+    _check_signal_file_size(path, record)
     p_signal = record.p_signal
-    if p_signal is None or p_signal.ndim != 2 or p_signal.shape[1] != len(header.sig_name):
+    if p_signal is None or p_signal.ndim != 2 or p_signal.shape[1] != len(record.sig_name):
         raise RecordError(path, "signal file did not yield a (samples, leads) array")
-    if p_signal.shape[0] != header.sig_len:
-        raise RecordError(path, f"header/data length mismatch: header says {header.sig_len} samples, "
+    if p_signal.shape[0] != record.sig_len:
+        raise RecordError(path, f"header/data length mismatch: header says {record.sig_len} samples, "
                                 f"file holds {p_signal.shape[0]}")
     signal = np.ascontiguousarray(p_signal[:, order].T, dtype=np.float32)
 
@@ -204,7 +216,7 @@ def read_signal(path: Path, header: wfdb.Record, warnings: list[str]) -> tuple[n
     if flat:
         warnings.append(f"flat lead(s): {', '.join(flat)}")
 
-    fs = header.fs
+    fs = record.fs
     if fs != FS:
         if float(fs) != int(fs):
             raise RecordError(path, f"sampling rate {fs} Hz is not an integer; cannot resample to {FS} Hz")
@@ -217,17 +229,16 @@ def read_signal(path: Path, header: wfdb.Record, warnings: list[str]) -> tuple[n
         signal = resample_poly(np.where(nan_mask, 0.0, signal), up, down, axis=1).astype(np.float32)
         warnings.append(f"resampled from {fs:g} Hz to {FS} Hz" + (" (NaN samples zero-filled first)"
                                                                     if nan_mask.any() else ""))
-    return signal, FS
+    return signal, FS, record
 
 
 def read_record(hea_path: Path) -> EcgRecord:
     """One Chapman record. Raises RecordError naming the file for anything unreadable."""
     hea_path = Path(hea_path)
-    header = _rdheader(hea_path)
-    info = _header_info(hea_path, header)
-    check_duration(hea_path, header.sig_len, header.fs)
-    warnings = list(info["warnings"])
-    signal, fs = read_signal(hea_path, header, warnings)
+    signal_warnings: list[str] = []
+    signal, fs, record = read_signal(hea_path, signal_warnings)
+    info = _header_info(hea_path, record)
+    warnings = info["warnings"] + signal_warnings
     if info["unmapped_codes"]:
         warnings.append(f"SNOMED codes outside the 20-class table (ignored): {', '.join(info['unmapped_codes'])}")
     return EcgRecord(

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import labels as L
 from ..errors import DatasetError, RecordError
 from ..records import EcgRecord
-from .chapman import _rdheader, check_duration, read_signal
+from .chapman import read_signal
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
@@ -169,10 +169,8 @@ def read_record(root: Path, ecg_id_or_row) -> EcgRecord:
     hea = find_root(root) / f"{rel.strip()}.hea"
     if not hea.is_file():
         raise RecordError(hea, f"record named in {DATABASE_CSV} (ecg_id {ecg_id}, filename_hr) is missing")
-    header = _rdheader(hea)
-    check_duration(hea, header.sig_len, header.fs)
     warnings: list[str] = []
-    signal, fs = read_signal(hea, header, warnings)
+    signal, fs, _ = read_signal(hea, warnings)
     scp = dict(row["scp_codes"])
     age = _none_if_nan(row.get("age"))
     if age is None:
