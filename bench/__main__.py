@@ -1,22 +1,23 @@
-"""Run the benchmarks: `python -m bench [preprocess train embed metrics app ...]`."""
+"""Run the benchmarks: `python -m bench [preprocess train embed umap metrics app] [--options]`."""
 from __future__ import annotations
 
 import importlib
 import sys
 import time
 
-BENCHMARKS = ("preprocess", "train", "embed", "metrics", "app")
+BENCHMARKS = ("preprocess", "train", "embed", "umap", "metrics", "app")
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    names = [a for a in argv if not a.startswith("-")] or list(BENCHMARKS)
-    rest = [a for a in argv if a.startswith("-")]
+    # leading benchmark names, then options forwarded to each benchmark's main()
+    names = []
+    while argv and argv[0] in BENCHMARKS:
+        names.append(argv.pop(0))
+    names = names or list(BENCHMARKS)
+    rest = argv
     failed = []
     for name in names:
-        if name not in BENCHMARKS:
-            print(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
-            return 2
         print(f"\n=== bench/{name}.py ===", flush=True)
         t0 = time.perf_counter()
         try:
