@@ -100,9 +100,9 @@ def _process_chunk(dataset_id: str, items: list, shard_path: str, options: dict)
             continue
         try:
             if MODALITY[dataset_id] == "ecg":
-                arr = preprocess_ecg(rec.signal, fs=rec.fs)
+                arr = preprocess_ecg(rec.signal, fs=rec.fs, source=rec.source_path)
             else:
-                arr = preprocess_cmr(rec.volume, rec.ed, rec.es)
+                arr = preprocess_cmr(rec.volume, rec.ed, rec.es, source=rec.source_path)
         except (ValueError, RecordError) as exc:
             problems.append((dataset_id, rec.source_path, f"preprocessing failed: {exc}", "preprocess"))
             row.update(excluded=True, exclusion_reason=f"preprocessing failed: {exc}")
