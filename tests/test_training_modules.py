@@ -125,3 +125,17 @@ def test_cmr_fold_fit_logs_accuracy():
     tr = trainer(1)
     tr.fit(module, datamodule=dm)
     assert get_recipe("demo_cmr").monitor in tr.callback_metrics
+
+
+def test_build_model_follows_the_recipe(tmp_path):
+    from cardio_core.models import save_checkpoint
+    from cardio_core.training.modules import build_model
+    recipe = get_recipe("thesis_ecg", crop_length=500, drop_path=0.2)
+    src = EcgViT(signal_length=500)
+    path = save_checkpoint(tmp_path / "w.pth", src, meta={})
+    model, report = build_model(recipe, path)
+    assert model.signal_length == 500 and model.blocks[-1].drop_path1.drop_prob == pytest.approx(0.2)
+    assert report.skipped_keys == ["head.weight", "head.bias"]
+    assert torch.equal(model.pos_embed, src.pos_embed)
+    model, report = build_model(get_recipe("thesis_ecg", crop_length=500, random_init=True), path)
+    assert report is None and not torch.equal(model.pos_embed, src.pos_embed)

@@ -251,3 +251,21 @@ class PeriodicCheckpoint(L.Callback):
         self.saved.append(path)
         if self.on_save is not None:
             self.on_save(path, meta)
+
+
+def build_model(recipe, weights_path=None, *, num_classes: int | None = None, load_head: bool = False):
+    """The encoder + head a Recipe trains: (model, LoadReport or None).
+
+    ECG models get the recipe's drop path and crop length. Weights are loaded unless
+    `weights_path` is None or the recipe asks for a randomly initialised encoder. The file's
+    own classifier is left out by default (a new head for the new task).
+    """
+    from ..models.weights import load_weights
+    if recipe.modality == "ecg":
+        model = create_model("ecg_vit_small", num_classes=num_classes or len(cardio_labels.CLASSES),
+                             signal_length=recipe.crop_length, drop_path_rate=recipe.drop_path)
+    else:
+        model = create_model("cmr_resnet50", num_classes=num_classes or len(cardio_labels.ACDC_GROUPS))
+    if weights_path is None or recipe.random_init:
+        return model, None
+    return model, load_weights(model, weights_path, modality=recipe.modality, load_head=load_head)
