@@ -238,6 +238,8 @@ def _write_jobs(store, ws):
          "CUDA requested but no GPU is available"),
         ("job-cancelled", "cancelled", now - pd.Timedelta("5h"), now - pd.Timedelta("290min"), None),
     ]
+    has_launcher = bool(store.scalar("SELECT count(*) FROM information_schema.columns "
+                                     "WHERE table_name = 'jobs' AND column_name = 'launcher'"))
     with store.write() as con:
         for job_id, status, started, finished, error in jobs:
             run_dir = ws.runs_dir / job_id
@@ -245,10 +247,14 @@ def _write_jobs(store, ws):
             log = run_dir / "log.txt"
             log.write_text("".join(f"epoch {e}: train_loss={1 / (e + 1):.3f}\n" for e in range(6)))
             spec = {"kind": "finetune", "modality": "ecg", "dataset": "chapman", "recipe": "demo_ecg",
-                    "weights": BASELINE_ID, "epochs": 10, "checkpoint_every": 5, "device": "cpu"}
+                    "weights": BASELINE_ID, "epochs": 10, "checkpoint_every": 5, "device": "cpu", "seed": 0,
+                    "overrides": {}, "params": {}, "folds": None, "name": None}
             con.execute("INSERT INTO jobs (job_id, kind, spec, status, log_path, error, started_at, finished_at) "
                         "VALUES (?, 'finetune', ?, ?, ?, ?, ?, ?)",
                         [job_id, json.dumps(spec), status, str(log), error, started, finished])
+            if status in ("running", "queued") and has_launcher:
+                # On a cluster, so this machine's scheduler neither reaps nor starts them.
+                con.execute("UPDATE jobs SET launcher = 'slurm', host = 'gpu-node-7' WHERE job_id = ?", [job_id])
             if status == "running":
                 (run_dir / "progress.json").write_text(json.dumps(
                     {"epoch": 4, "epochs": 10, "step": 400, "total_steps": 1000, "fraction": 0.4, "eta_s": 540,
