@@ -45,6 +45,25 @@ def test_ptbxl_writer_reproduces_07004_bytes(tmp_path):
     assert (tmp_path / f"{rel}.hea").read_bytes() == (FIXTURES / "07004_hr.hea").read_bytes()
 
 
+@pytest.mark.parametrize("fs,n", [(500, 5000), (100, 1000)])
+def test_ptbxl_writer_matches_wfdb_wrsamp_bytes(tmp_path, fs, n):
+    # The writer no longer calls wrsamp (too slow); its files must still be wrsamp's, byte for byte.
+    rng = np.random.default_rng(fs)
+    sig = rng.normal(0, 0.8, size=(12, n))
+    sig[:, :50] += 3.0                           # checksums well past 2^16 -> the unsigned wrap
+    sig[3] -= 5.0                                # negative first sample and negative sums
+    rel = write_ptbxl_record(tmp_path / "ours", 21, sig, fs=fs)
+    stem = rel.rsplit("/", 1)[1]
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    wfdb.wrsamp(stem, fs=fs, units=["mV"] * 12, sig_name=["I", "II", "III", "AVR", "AVL", "AVF",
+                                                          "V1", "V2", "V3", "V4", "V5", "V6"],
+                p_signal=sig.T.copy(), fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+                write_dir=str(ref))
+    for ext in (".hea", ".dat"):
+        assert (tmp_path / "ours" / f"{rel}{ext}").read_bytes() == (ref / f"{stem}{ext}").read_bytes(), ext
+
+
 def test_chapman_quantisation_nan_and_checksums(tmp_path):
     sig = np.zeros((12, 5000))
     sig[0, :3] = [0.0014, -0.0016, 40.0]       # rounds to 1, -2; 40 mV clips to 32767

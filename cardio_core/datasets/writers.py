@@ -14,7 +14,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import scipy.io
-import wfdb
 
 from ..labels import LEADS
 
@@ -193,18 +192,29 @@ def ptbxl_record_stem(ecg_id: int, fs: int = 500) -> str:
 
 
 def write_ptbxl_record(root: Path, ecg_id: int, signal_mv: np.ndarray, fs: int = 500) -> str:
-    """Write one record with wfdb.wrsamp exactly as PTB-XL does; returns the relative stem."""
+    """Write one record byte-for-byte as wfdb.wrsamp writes PTB-XL's; returns the relative stem.
+
+    The header and the format-16 .dat are written directly: wrsamp spends 0.1-0.25 s per
+    call on field bookkeeping, which dominated demo-data generation. Samples are
+    round(mV * 1000) (as wrsamp's adc); out-of-range values clip to +-32767 and NaN
+    becomes -32768, where wrsamp would refuse the record.
+    """
     signal_mv = np.asarray(signal_mv, dtype=np.float64)
     if signal_mv.ndim != 2 or signal_mv.shape[0] != len(LEADS):
         raise ValueError(f"signal_mv must be (12, n_samples); got shape {signal_mv.shape}")
     rel = ptbxl_record_stem(ecg_id, fs)
-    folder = Path(root) / rel.rsplit("/", 1)[0]
+    folder_rel, stem = rel.rsplit("/", 1)
+    folder = Path(root) / folder_rel
     folder.mkdir(parents=True, exist_ok=True)
-    # Round to the 1 uV grid first so wrsamp's own rounding cannot flip a sample.
-    p_signal = np.round(signal_mv.T * 1000.0) / 1000.0
-    wfdb.wrsamp(rel.rsplit("/", 1)[1], fs=fs, units=["mV"] * 12, sig_name=list(PTBXL_LEAD_NAMES),
-                p_signal=p_signal, fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
-                write_dir=str(folder))
+    digital = _quantise_mv(signal_mv)                                   # (12, n) int16
+    # format 16: little-endian int16, samples multiplexed (one frame = 12 leads)
+    (folder / f"{stem}.dat").write_bytes(np.ascontiguousarray(digital.T).astype("<i2").tobytes())
+    checksums = digital.astype(np.int64).sum(axis=1) % 65536           # wrsamp's unsigned checksum
+    n = digital.shape[1]
+    lines = [f"{stem} {len(PTBXL_LEAD_NAMES)} {int(fs)} {n}"]
+    lines += [f"{stem}.dat 16 1000.0(0)/mV 16 0 {int(ch[0]) if n else 0} {int(cs)} 0 {name}"
+              for name, ch, cs in zip(PTBXL_LEAD_NAMES, digital, checksums)]
+    (folder / f"{stem}.hea").write_bytes(("\n".join(lines) + "\n").encode("ascii"))
     return rel
 
 
