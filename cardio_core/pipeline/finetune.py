@@ -189,7 +189,7 @@ def finetune_ecg(ctx) -> dict:
     recipe_name, recipe = _recipe(ctx, "ecg")
     torch.manual_seed(recipe.seed)
     device = resolve_device(spec.device)
-    run_id = run_id_of(store, ctx.job_id)
+    run_id = getattr(ctx, "run_id", None) or run_id_of(store, ctx.job_id)
     parent_id = resolve_parent(ctx, "ecg")
     ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
     ensure_analysed(store, parent_id, device=device)
@@ -250,7 +250,7 @@ def finetune_cmr(ctx) -> dict:
     store, spec = ctx.store, ctx.spec
     recipe_name, recipe = _recipe(ctx, "cmr")
     device = resolve_device(spec.device)
-    run_id = run_id_of(store, ctx.job_id)
+    run_id = getattr(ctx, "run_id", None) or run_id_of(store, ctx.job_id)
     parent_id = resolve_parent(ctx, "cmr")
     ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
     ensure_analysed(store, parent_id, device=device)

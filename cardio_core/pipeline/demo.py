@@ -1,0 +1,113 @@
+"""The demo chain as one background job: data -> baseline -> ECG fine-tune -> CMR 5-fold
+fine-tune -> report, each step skipped when already done (so a resumed demo goes on).
+
+Without released weights in <workspace>/weights/, the ECG baseline is pre-trained here with
+masked data modelling and the CMR baseline is the randomly initialised ResNet-50; with
+released files present, the chain starts from them instead.
+"""
+from __future__ import annotations
+
+
+STEPS = ("demo data and ingest", "baselines", "ECG fine-tune", "CMR fine-tune (5 folds)", "report")
+
+# Sizes of the chain per demo size; every value can be overridden through spec.params.
+PLANS = {
+    "default": {"mdm_epochs": 4, "ecg_epochs": 6, "ecg_every": 2, "cmr_epochs": 4, "cmr_every": 2},
+    "tiny": {"mdm_epochs": 1, "ecg_epochs": 2, "ecg_every": 1, "cmr_epochs": 1, "cmr_every": 1},
+}
+
+
+class StepContext:
+    """The demo job's context, seen by one step as if it were its own job."""
+
+    def __init__(self, ctx, spec, run_id: str, step: int):
+        self._ctx, self.spec, self.run_id, self._step = ctx, spec, run_id, step
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def report_progress(self, *, message=None, **kw):
+        prefix = f"step {self._step + 1}/{len(STEPS)} ({STEPS[self._step]})"
+        self._ctx.report_progress(message=f"{prefix}: {message}" if message else prefix, **kw)
+
+    @property
+    def resume_from(self):
+        return None
+
+
+def _done(store, run_id: str) -> bool:
+    return bool(store.scalar("SELECT count(*) FROM projections p JOIN checkpoints c USING (weights_id) "
+                             "WHERE c.run_id = ?", [run_id]))
+
+
+def run_demo_job(spec, ctx) -> dict:
+    from jobs.spec import JobSpec
+    from ..bootstrap import prepare_workspace
+    from ..catalog import scan_weights_dir
+    from ..projections import configure_numba_cache
+    from .finetune import default_parent, ensure_analysed, finetune_cmr, finetune_ecg
+    from .pretrain import pretrain_ecg
+
+    configure_numba_cache(ctx.workspace.cache_dir)
+    store, ws = ctx.store, ctx.workspace
+    size = spec.params.get("size", "default")
+    plan = {**PLANS.get(size, PLANS["default"]), **{k: v for k, v in spec.params.items() if k in PLANS["default"]}}
+    device = spec.device
+    out = {"job_id": ctx.job_id}
+
+    def progress(step, message=""):
+        ctx.report_progress(step=step, total_steps=len(STEPS),
+                            message=f"step {step + 1}/{len(STEPS)} ({STEPS[step]}){': ' + message if message else ''}",
+                            force=True)
+
+    progress(0)
+    prepare_workspace(ws, size=size if size in ("tiny", "default") else "default", seed=spec.seed)
+    if ctx.should_stop():
+        return out
+
+    progress(1)
+    scan_weights_dir(store, ws)
+    ecg_parent = default_parent(store, "ecg")
+    if ecg_parent.startswith("random-"):
+        mdm_id = f"{ctx.job_id}-pretrain"
+        sub = JobSpec(kind="pretrain", modality="ecg", dataset="chapman", epochs=plan["mdm_epochs"],
+                      checkpoint_every=plan["mdm_epochs"], device=device, seed=spec.seed)
+        pretrain_ecg(StepContext(ctx, sub, mdm_id, 1))
+        ecg_parent = f"{mdm_id}-mdm"
+    else:
+        ensure_analysed(store, ecg_parent)
+    cmr_parent = default_parent(store, "cmr")
+    ensure_analysed(store, cmr_parent)
+    out["baselines"] = {"ecg": ecg_parent, "cmr": cmr_parent}
+    if ctx.should_stop():
+        return out
+
+    progress(2)
+    ecg_run = f"{ctx.job_id}-ecg"
+    if not _done(store, ecg_run):
+        sub = JobSpec(kind="finetune", modality="ecg", dataset="chapman", weights=ecg_parent, recipe="demo_ecg",
+                      epochs=plan["ecg_epochs"], checkpoint_every=plan["ecg_every"], device=device, seed=spec.seed)
+        finetune_ecg(StepContext(ctx, sub, ecg_run, 2))
+    if ctx.should_stop():
+        return out
+
+    progress(3)
+    cmr_run = f"{ctx.job_id}-cmr"
+    if not _done(store, cmr_run):
+        sub = JobSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
+                      epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)
+        finetune_cmr(StepContext(ctx, sub, cmr_run, 3))
+    if ctx.should_stop():
+        return out
+
+    progress(4)
+    try:
+        from ..report import write_report
+    except ImportError:
+        write_report = None
+    if write_report is not None:
+        for run in (ecg_run, cmr_run):
+            write_report(store, run, ws.runs_dir / run / "report")
+    out["runs"] = [ecg_run, cmr_run]
+    progress(4, "done")
+    return out
