@@ -146,15 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _plugins():
     """Subcommand groups that live in other packages (jobs, embeddings, ...)."""
     plugins = []
+    from jobs.cli import add_jobs_parser
+    plugins.append(add_jobs_parser)
+    from .pipeline_commands import register as register_steps
+    plugins.append(register_steps)
     try:
-        from jobs.cli import add_jobs_parser
-        plugins.append(add_jobs_parser)
-    except ImportError:
-        pass
-    try:
-        from .pipeline_cli import register as register_pipeline
-        plugins.append(register_pipeline)
-    except ImportError:
+        from .pipeline_cli import register as register_report
+        plugins.append(register_report)
+    except ModuleNotFoundError:
         pass
     return plugins
 

@@ -74,6 +74,8 @@ def watch(runner: LocalRunner, job_id: str, follow: bool = True, interval: float
             bar.total = total
         bar.n = done or 0
         postfix = {"status": status}
+        if progress.get("message"):
+            postfix["now"] = str(progress["message"])[:60]
         postfix.update({k: v for k, v in (progress.get("metrics") or {}).items()})
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
