@@ -24,6 +24,7 @@ from . import labels as L
 from .config import Workspace
 from .errors import CardioError, DatasetError, RecordError
 from .preprocessing.storage import write_shard
+from .datasets import ptbxl
 from .splits import acdc_folds, chapman_split, stratified_subset
 from .store import Store
 
@@ -61,7 +62,7 @@ def _process_chunk(dataset_id: str, items: list, shard_path: str, options: dict)
     from .preprocessing.cmr import preprocess_cmr
     from .preprocessing.ecg import preprocess_ecg
 
-    rows, label_rows, code_rows, problems, arrays, manifest = [], [], [], [], [], []
+    rows, label_rows, code_rows, problems, arrays, manifest, failed = [], [], [], [], [], [], []
     for item in items:
         try:
             if dataset_id == "chapman":
@@ -79,9 +80,12 @@ def _process_chunk(dataset_id: str, items: list, shard_path: str, options: dict)
                 codes = [(rec.group, None, rec.group)] if rec.group else []
         except RecordError as exc:
             problems.append((dataset_id, exc.path, exc.problem, "read"))
+            failed.append((_item_record_id(dataset_id, item), exc.path, exc.problem))
             continue
         except Exception as exc:  # a reader bug must not stop the batch either
-            problems.append((dataset_id, str(item), f"unexpected error while reading: {exc!r}", "read"))
+            problem = f"unexpected error while reading: {exc!r}"
+            problems.append((dataset_id, str(item), problem, "read"))
+            failed.append((_item_record_id(dataset_id, item), str(item), problem))
             continue
         for w in rec.warnings:
             problems.append((dataset_id, rec.source_path, w, "read"))
@@ -118,24 +122,72 @@ def _process_chunk(dataset_id: str, items: list, shard_path: str, options: dict)
         arrays.append(arr)
     if arrays:
         write_shard(Path(shard_path), np.stack(arrays))
-    return dict(rows=rows, labels=label_rows, codes=code_rows, problems=problems, manifest=manifest)
+    return dict(rows=rows, labels=label_rows, codes=code_rows, problems=problems, manifest=manifest,
+                failed=failed)
+
+
+def _item_record_id(dataset_id: str, item) -> str:
+    """The record id a work item would get, known even when the item cannot be read."""
+    if dataset_id == "chapman":
+        return Path(item).stem
+    if dataset_id == "acdc":
+        return Path(item).name
+    return str(item)
 
 
 # -- orchestration ------------------------------------------------------------------
 
-def _chunk_name(i: int, items: Sequence) -> str:
-    digest = hashlib.sha1("\n".join(map(str, items)).encode()).hexdigest()[:10]
+def _item_files(dataset_id: str, path: str) -> list[Path]:
+    """The files one work item is read from (by its key path)."""
+    p = Path(path)
+    if dataset_id == "chapman":
+        return [p, p.with_suffix(".mat")]
+    if dataset_id == "ptbxl":
+        return [p, p.with_suffix(".dat")]
+    return [p / "Info.cfg", p / f"{p.name}_4d.nii.gz"]
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path}:missing"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _chunk_name(i: int, items: Sequence, files: Sequence[str] = (), dataset_id: str = "", salt: str = "") -> str:
+    # Size and mtime of every file are part of the name: a chunk whose files changed
+    # since it was stored (edited, truncated, replaced) is read again, not skipped.
+    parts = [*map(str, items), salt] + [_fingerprint(f) for key in files for f in _item_files(dataset_id, key)]
+    digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
     return f"shard_{i:05d}_{digest}.npy"
 
 
-def _store_chunk(store: Store, dataset_id: str, items: Sequence, result: dict) -> None:
+def _is_empty_shard(path: Path) -> bool:
+    """True for the 0-row shard that marks a stored chunk without a usable record."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape = read_header(fh)[0]
+    except (OSError, ValueError):
+        return False
+    return len(shape) > 0 and shape[0] == 0
+
+
+def _store_chunk(store: Store, dataset_id: str, items: Sequence, result: dict,
+                 item_files: Sequence[str] = (), shard_path: Path | None = None) -> None:
     ids = [r["record_id"] for r in result["rows"]]
+    failed = result.get("failed", [])
     with store.write() as con:
-        if ids:
+        if ids or failed:
             for table in ("records", "labels", "record_codes", "preprocessed"):
+                # failed records keep their records row (marked excluded below)
+                drop = ids if table == "records" else ids + [f[0] for f in failed]
                 con.execute(f"DELETE FROM {table} WHERE dataset_id = ? AND list_contains(?, record_id)",
-                            [dataset_id, ids])
-        files = [str(i) for i in items]
+                            [dataset_id, drop])
+        files = [str(i) for i in items] + [str(f) for f in item_files]
         con.execute("DELETE FROM problems WHERE dataset_id = ? AND stage IN ('read', 'preprocess') "
                     "AND list_contains(?, file)", [dataset_id, files + [r["source_path"] for r in result["rows"]]])
         for table, key in (("records", "rows"), ("labels", "labels"), ("record_codes", "codes"),
@@ -149,19 +201,35 @@ def _store_chunk(store: Store, dataset_id: str, items: Sequence, result: dict) -
         if result["problems"]:
             con.executemany("INSERT INTO problems (dataset_id, file, problem, stage) VALUES (?, ?, ?, ?)",
                             [list(p) for p in result["problems"]])
+        # An unreadable record is excluded with its problem as the reason; a row stored by
+        # an earlier run keeps its demographics but loses its split, labels and array.
+        for record_id, path, problem in failed:
+            con.execute("INSERT INTO records (dataset_id, record_id, source_path, excluded, exclusion_reason) "
+                        "VALUES (?, ?, ?, TRUE, ?) ON CONFLICT (dataset_id, record_id) DO UPDATE SET "
+                        "excluded = TRUE, exclusion_reason = excluded.exclusion_reason, split = NULL, fold = NULL",
+                        [dataset_id, record_id, path, f"unreadable: {problem}"])
+    if shard_path is not None and not result["manifest"]:
+        # No manifest row can say this chunk is done; an empty shard written after the
+        # commit does (a crash before it only costs re-reading the chunk).
+        write_shard(Path(shard_path), np.empty((0,), dtype=np.float32))
 
 
 def _list_items(dataset_id: str, root: Path, seed: int):
-    """The work items of a dataset and any dataset-level problems found while listing."""
+    """The work items of a dataset, the file each item is read from, and any dataset-level
+    problems found while listing."""
     from .datasets import acdc, chapman, ptbxl
     if dataset_id == "chapman":
-        return [str(p) for p in chapman.list_records(root)], [], None
+        items = [str(p) for p in chapman.list_records(root)]
+        return items, items, [], None
     if dataset_id == "acdc":
-        return [str(p) for p in acdc.list_patients(root)], [], None
+        items = [str(p) for p in acdc.list_patients(root)]
+        return items, items, [], None
     db, problems = ptbxl.read_database(root)
     chosen = ptbxl.select_one_per_patient(db, seed=seed)
     not_chosen = db.index.difference(chosen.index)
-    return [int(i) for i in chosen.index], problems, (db, not_chosen)
+    base = ptbxl.find_root(root)
+    files = [str(base / f"{str(rel).strip()}.hea") for rel in chosen["filename_hr"]]
+    return [int(i) for i in chosen.index], files, problems, (db, not_chosen)
 
 
 def ingest_dataset(store: Store, workspace: Workspace, dataset_id: str, root: str | Path, *,
@@ -173,7 +241,7 @@ def ingest_dataset(store: Store, workspace: Workspace, dataset_id: str, root: st
     root = Path(root).expanduser().resolve()
     if not root.exists():
         raise DatasetError(root, "dataset folder does not exist")
-    items, list_problems, ptbxl_extra = _list_items(dataset_id, root, seed)
+    items, item_files, list_problems, ptbxl_extra = _list_items(dataset_id, root, seed)
     out_dir = workspace.preprocessed_dir / dataset_id
     out_dir.mkdir(parents=True, exist_ok=True)
     result = IngestResult(dataset_id, n_files=len(items))
@@ -190,16 +258,22 @@ def ingest_dataset(store: Store, workspace: Workspace, dataset_id: str, root: st
     result.problems += [str(p) for p in list_problems]
 
     chunks = [items[i:i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
-    names = [_chunk_name(i, c) for i, c in enumerate(chunks)]
+    chunk_files = [item_files[i:i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
+    # PTB-XL labels come from the CSV: editing it makes every chunk stale.
+    salt = _fingerprint(ptbxl.find_root(root) / ptbxl.DATABASE_CSV) if dataset_id == "ptbxl" else ""
+    names = [_chunk_name(i, c, chunk_files[i], dataset_id, salt) for i, c in enumerate(chunks)]
     done = set(r[0] for r in store.query(
         "SELECT DISTINCT shard FROM preprocessed WHERE dataset_id = ?", [dataset_id]))
-    todo = [(i, c) for i, c in enumerate(chunks) if names[i] not in done or not (out_dir / names[i]).exists()]
+    todo = [(i, c) for i, c in enumerate(chunks)
+            if not ((names[i] in done and (out_dir / names[i]).exists()) or _is_empty_shard(out_dir / names[i]))]
     result.n_skipped_chunks = len(chunks) - len(todo)
     # Shards of an earlier, different listing of this folder are stale.
     keep = set(names)
     for f in out_dir.glob("shard_*.npy"):
         if f.name not in keep:
             f.unlink()
+    for f in out_dir.glob("shard_*.npy.tmp*"):  # left by a process killed mid-write
+        f.unlink(missing_ok=True)
     with store.write() as con:
         con.execute("DELETE FROM preprocessed WHERE dataset_id = ? AND NOT list_contains(?, shard)",
                     [dataset_id, names])
@@ -211,22 +285,34 @@ def ingest_dataset(store: Store, workspace: Workspace, dataset_id: str, root: st
         progress(finished, len(chunks))
     if n_workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork")) as pool:
-            futures = [(c, pool.submit(_process_chunk, dataset_id, c, str(out_dir / names[i]), options))
+            futures = [(i, c, pool.submit(_process_chunk, dataset_id, c, str(out_dir / names[i]), options))
                        for i, c in todo]
-            for c, fut in futures:
-                _store_chunk(store, dataset_id, c, fut.result())
+            for i, c, fut in futures:
+                _store_chunk(store, dataset_id, c, fut.result(), chunk_files[i], out_dir / names[i])
                 finished += 1
                 if progress:
                     progress(finished, len(chunks))
     else:
         for i, c in todo:
-            _store_chunk(store, dataset_id, c, _process_chunk(dataset_id, c, str(out_dir / names[i]), options))
+            _store_chunk(store, dataset_id, c, _process_chunk(dataset_id, c, str(out_dir / names[i]), options),
+                         chunk_files[i], out_dir / names[i])
             finished += 1
             if progress:
                 progress(finished, len(chunks))
 
     if ptbxl_extra is not None:
         _store_ptbxl_unselected(store, *ptbxl_extra)
+    # Records of an earlier run that this listing no longer yields (file removed, CSV row
+    # now malformed) have no array any more; exclude them rather than leave them usable.
+    with store.write() as con:
+        con.execute("UPDATE records SET excluded = TRUE, split = NULL, fold = NULL, exclusion_reason = "
+                    "'no longer in the dataset listing (see problems)' WHERE dataset_id = ? AND NOT excluded "
+                    "AND record_id NOT IN (SELECT record_id FROM preprocessed WHERE dataset_id = ?)",
+                    [dataset_id, dataset_id])
+        # an excluded record (now unselected, unlisted, unreadable) keeps no labels or array
+        for table in ("labels", "preprocessed"):
+            con.execute(f"DELETE FROM {table} WHERE dataset_id = ? AND record_id IN "
+                        "(SELECT record_id FROM records WHERE dataset_id = ? AND excluded)", [dataset_id, dataset_id])
     assign_splits(store, dataset_id, seed=seed)
     counts = store.query(
         "SELECT count(*) FILTER (WHERE NOT excluded), count(*) FILTER (WHERE excluded) "

@@ -1,0 +1,59 @@
+"""Shared fixtures: one small demo dataset folder per session, and a clean ingest of it.
+
+Tests that change files copy the folder first (`demo_copy`); nothing may modify
+`demo_root` or `ingested_ws` in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Small enough to generate in a few seconds, big enough for every quirk of the Chapman
+# plan, PTB-XL patients with several records, and the 5 ACDC folds.
+DEMO_SIZE = {"chapman": 16, "ptbxl": 12, "acdc": 6}
+DEMO_SEED = 0
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    from cardio_core.demo.generate import generate_demo_datasets
+    root = tmp_path_factory.mktemp("demo_data")
+    generate_demo_datasets(root, size=DEMO_SIZE, seed=DEMO_SEED, workers=1)
+    return root
+
+
+@pytest.fixture
+def demo_copy(demo_root, tmp_path) -> Path:
+    """A private copy of the demo folder that a test may break."""
+    dst = tmp_path / "demo"
+    shutil.copytree(demo_root, dst)
+    return dst
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run `cardio ARGS` in this process; returns (exit code, stdout, stderr)."""
+    from cardio_core.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse (--help, bad arguments)
+            rc = exc.code if isinstance(exc.code, int) else 1
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def ingested_ws(demo_root, tmp_path_factory):
+    """A workspace with the three demo datasets ingested once (seed 0). Read only."""
+    from cardio_core.config import Workspace
+    from cardio_core.ingest import ingest_dataset
+    from cardio_core.store import Store
+    ws = Workspace(tmp_path_factory.mktemp("ingested_ws")).ensure()
+    store = Store(ws.db_path)
+    results = {name: ingest_dataset(store, ws, name, demo_root / name, seed=0)
+               for name in ("chapman", "ptbxl", "acdc")}
+    return ws, store, results
