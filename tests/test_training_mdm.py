@@ -50,12 +50,14 @@ def test_a_few_steps_reduce_the_loss_and_encoder_loads_into_ecg_vit(tmp_path):
                                warmup_epochs=0, max_epochs=4)
     val_x = torch.from_numpy(x[:16, None, :, :500])
     torch.manual_seed(5)
-    before = float(module(val_x)[0])
+    with torch.no_grad():
+        before = float(module(val_x)[0])
     trainer = L.Trainer(max_epochs=4, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, datamodule=dm)
     torch.manual_seed(5)
-    after = float(module(val_x)[0])
+    with torch.no_grad():
+        after = float(module(val_x)[0])
     assert after < before
     assert MDM_VAL_LOSS in trainer.callback_metrics
 
