@@ -32,10 +32,12 @@ def category_colours(values) -> dict[str, str]:
 
 def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
     """One hover line per point; review mode shows no record id and an age band instead of the age."""
-    age = age_bands(points["age"]) if review else points["age"].map(lambda a: "" if pd.isna(a) else f"{a:.0f} y")
+    age = age_bands(points["age"]) if review else \
+        (pd.to_numeric(points["age"], errors="coerce").round().astype("Int64").astype("string") + " y").fillna("")
     sex = points["sex"].fillna("")
-    head = points["dataset_id"] if review else points["dataset_id"] + " " + points["record_id"].astype(str)
-    return (head + "<br>" + points["labels"] + "<br>" + age.astype(str) + " " + sex).to_numpy()
+    # Short on purpose: at 50k points the hover text is most of the payload.
+    head = points["dataset_id"] if review else points["record_id"].astype(str)
+    return (head + " · " + points["labels"] + " · " + age.astype(str) + " " + sex).to_numpy()
 
 
 def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str | None = None, review: bool = False,
@@ -48,24 +50,36 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
     """
     size = 9 if review else 5
     fig = go.Figure()
-    pos = np.arange(len(points))
-    symbols = np.where(points["multi"].to_numpy(bool), SYMBOL_MULTI, SYMBOL_SINGLE)
+    pos = np.arange(len(points), dtype=np.int32)
+    multi = points["multi"].to_numpy(bool)
     text = hover_text(points, review)
     values = colour_values(points, colour_by, cls=cls, review=review)
     x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    # One trace per (colour, shape) with a scalar symbol: per-point symbol arrays cost
+    # seconds of plotly validation at 50k points.
     if pd.api.types.is_float_dtype(values):
-        fig.add_trace(go.Scattergl(
-            x=x, y=y, mode="markers", customdata=pos, text=text, hovertemplate="%{text}<extra></extra>",
-            marker=dict(color=values.to_numpy(np.float32), colorscale="Viridis", size=size, symbol=symbols,
-                        opacity=0.8, colorbar=dict(title=colour_by)), name=colour_by, showlegend=False))
+        c = values.to_numpy(np.float32)
+        lo, hi = float(np.nanmin(c)) if np.isfinite(c).any() else 0.0, float(np.nanmax(c)) if np.isfinite(c).any() else 1.0
+        for is_multi, symbol in ((False, SYMBOL_SINGLE), (True, SYMBOL_MULTI)):
+            m = multi == is_multi
+            fig.add_trace(go.Scattergl(
+                x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], hovertemplate="%{text}<extra></extra>",
+                marker=dict(color=c[m], colorscale="Viridis", cmin=lo, cmax=hi, size=size, symbol=symbol, opacity=0.8,
+                            colorbar=dict(title=colour_by) if not is_multi else None, showscale=not is_multi),
+                name=f"{colour_by} ({'multi' if is_multi else 'single'})", showlegend=False))
     else:
         colours = colours or category_colours(values)
         for cat in sorted(values.unique(), key=lambda c: (c in ("other", "unknown"), c)):
-            m = (values == cat).to_numpy()
-            fig.add_trace(go.Scattergl(
-                x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=str(cat),
-                hovertemplate="%{text}<extra></extra>",
-                marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbols[m], opacity=0.8)))
+            in_cat = (values == cat).to_numpy()
+            for is_multi, symbol in ((False, SYMBOL_SINGLE), (True, SYMBOL_MULTI)):
+                m = in_cat & (multi == is_multi)
+                if not m.any():
+                    continue
+                fig.add_trace(go.Scattergl(
+                    x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=str(cat),
+                    legendgroup=str(cat), showlegend=not is_multi or not (in_cat & ~multi).any(),
+                    hovertemplate="%{text}<extra></extra>",
+                    marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbol, opacity=0.8)))
     if highlight is not None and np.asarray(highlight).any():
         h = np.asarray(highlight, bool)
         fig.add_trace(go.Scattergl(x=x[h], y=y[h], mode="markers", name="selected", customdata=pos[h],

@@ -102,22 +102,28 @@ st.subheader("Selection")
 common.selection_summary_block(pts, mask, key="explore")
 
 st.subheader("Record preview")
-candidates = pts.loc[mask] if mask.any() else pts.head(200)
+candidates = pts.loc[mask] if mask.any() else pts.head(500)
 if candidates.empty:
     st.caption("No record to preview.")
 else:
     keys = (candidates["dataset_id"] + ":" + candidates["record_id"].astype(str)).tolist()
-    state.init_widget("ex_rec", "rec", keys[0], choices=keys)
+    clicked = [p for p in (regions or {}).get("positions", []) if 0 <= p < len(pts)]
+    if clicked and not ((regions or {}).get("box") or (regions or {}).get("lasso")):
+        # A click on one point previews it.
+        st.session_state["ex_rec"] = f"{pts.iloc[clicked[0]]['dataset_id']}:{pts.iloc[clicked[0]]['record_id']}"
+    state.init_widget("ex_rec", "rec", None, choices=keys)
     if st.session_state["ex_rec"] not in keys:
-        st.session_state["ex_rec"] = keys[0]
+        st.session_state["ex_rec"] = None
     labels_of = dict(zip(keys, candidates["labels"]))
     fmt = (lambda k: f"record #{keys.index(k) + 1} · {labels_of[k]}") if review else \
         (lambda k: f"{k} · {labels_of[k]}")
+    # Drawn only on demand: a 12-lead figure is heavier than the scatter's page budget allows.
     chosen = st.selectbox("Record", keys, key="ex_rec", format_func=fmt,
-                          help="From the selection when there is one, else the first records shown.")
+                          placeholder="Click a point, or choose a record (from the selection when there is one)")
     state.sync(rec=None if review else chosen)
-    dataset_id, record_id = chosen.split(":", 1)
-    common.record_preview(dataset_id, record_id, key="explore")
+    if chosen:
+        dataset_id, record_id = chosen.split(":", 1)
+        common.record_preview(dataset_id, record_id, key="explore")
 
 with st.expander("Bookmark this view"):
     with st.form("bookmark"):

@@ -89,10 +89,11 @@ def test_scatter_marks_multi_labelled_and_hides_ids_in_review():
                         "labels": ["SB", "CRBBB,SB", "AFIB"], "rhythm": ["SB", "SB", "AFIB"],
                         "multi": [False, True, False]})
     fig = scatter_figure(pts, "rhythm")
-    sb = next(t for t in fig.data if t.name == "SB")
-    assert list(sb.marker.symbol) == ["circle", "diamond"] and list(sb.customdata) == [0, 1]
-    assert fig.data[0].type == "scattergl"
-    assert "JS1" in "".join(sb.text)
+    sb = {t.marker.symbol: t for t in fig.data if t.name == "SB"}
+    assert list(sb["circle"].customdata) == [0] and list(sb["diamond"].customdata) == [1]  # JS2 is multi-labelled
+    assert sb["circle"].showlegend and not sb["diamond"].showlegend  # one legend entry per label
+    assert all(t.type == "scattergl" for t in fig.data)
+    assert "JS1" in "".join(sb["circle"].text)
     review = scatter_figure(pts, "rhythm", review=True)
     assert not any("JS" in "".join(t.text) for t in review.data) and "45" not in "".join(review.data[0].text)
     facets = facet_figure(pts, "CRBBB", ["SB", "AFIB"])

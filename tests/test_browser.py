@@ -49,7 +49,7 @@ def settle(page, title: str) -> None:
     page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
     # Streamlit shows a "running" status widget while the script runs; wait until it is gone.
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-    page.wait_for_timeout(800)
+    page.wait_for_timeout(2500)  # WebGL panels draw after the script ends
 
 
 def assert_no_exception(page, where: str) -> None:
