@@ -1,6 +1,9 @@
 """The demo generator writes readable, deterministic datasets in the real layouts."""
 import ast
 import hashlib
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 import wfdb
 
 from cardio_core.demo.cmr_synth import bsa_mosteller, cardiac_indices, meets_group_criteria
-from cardio_core.demo.generate import generate_demo_datasets
+from cardio_core.demo.generate import _pool_context, generate_demo_datasets
 from cardio_core.labels import map_snomed_codes
 
 SIZE = {"chapman": 30, "ptbxl": 12, "acdc": 1}
@@ -115,3 +118,29 @@ def test_bad_size_raises(tmp_path):
         generate_demo_datasets(tmp_path, size="huge")
     with pytest.raises(ValueError, match="workers"):
         generate_demo_datasets(tmp_path, size="tiny", workers=0)
+
+
+def test_script_without_main_guard_can_use_two_workers(tmp_path):
+    # With spawn, the workers re-import the calling script and fail at pool start-up.
+    script = tmp_path / "make_demo.py"
+    script.write_text(
+        "from cardio_core.demo.generate import generate_demo_datasets\n"
+        f"info = generate_demo_datasets({str(tmp_path / 'out')!r}, size={{'chapman': 4, 'ptbxl': 2, 'acdc': 0}},"
+        " seed=1, workers=2)\n"
+        "print('n_chapman', info['n_chapman'])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "n_chapman 4" in done.stdout
+    assert len(list((tmp_path / "out" / "ptbxl").glob("records100/*/*.dat"))) == 2
+
+
+def test_threaded_callers_get_spawn_workers():
+    assert _pool_context().get_start_method() in ("fork", "spawn")
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        assert _pool_context().get_start_method() == "spawn"      # forking a threaded process can deadlock
+    finally:
+        release.set()
+        worker.join()

@@ -62,6 +62,42 @@ def _nearest_n(dist: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _first_n_allowed(order: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    """`_nearest_n` for a distance map already sorted into `order` (flat indices, nearest first).
+
+    The LV and RV distance maps do not change over slices and frames, so sorting them once
+    replaces a partition per (slice, frame)."""
+    out = np.zeros(allowed.shape, dtype=bool)
+    n = int(n)
+    if n <= 0:
+        return out
+    candidates = order[allowed.ravel()[order]]
+    if n > candidates.size:
+        raise ValueError(f"cannot place {n} pixels, only {candidates.size} available")
+    out.ravel()[candidates[:n]] = True
+    return out
+
+
+def _myocardial_ring(lv: np.ndarray, thickness: np.ndarray, n: int, margin: int) -> np.ndarray:
+    """The n pixels outside the cavity nearest to it, distances divided by the local wall
+    thickness: a ring of constant area (so it thickens in systole).
+
+    Computed in a box `margin` pixels around the cavity, which is exact when every chosen
+    pixel is nearer than anything outside the box could be; otherwise on the whole image."""
+    rows, cols = np.flatnonzero(lv.any(axis=1)), np.flatnonzero(lv.any(axis=0))
+    if rows.size:
+        box = (slice(max(rows[0] - margin, 0), rows[-1] + margin + 1),
+               slice(max(cols[0] - margin, 0), cols[-1] + margin + 1))
+        d_ring = ndimage.distance_transform_edt(~lv[box]) / thickness[box]
+        ring = _nearest_n(d_ring, ~lv[box], n)
+        # a pixel outside the box is >= margin + 1 px from the cavity
+        if n <= 0 or d_ring[ring].max() < (margin + 1) / thickness.max():
+            out = np.zeros_like(lv)
+            out[box] = ring
+            return out
+    return _nearest_n(ndimage.distance_transform_edt(~lv) / thickness, ~lv, n)
+
+
 def synthesize_cine(group: str, rng: np.random.Generator, *, shape: Sequence[int] = (128, 128),
                     n_slices: int = 8, n_frames: int = 16,
                     spacing: Sequence[float] = (1.7, 1.7, 10.0), bsa: float = 1.9,
@@ -122,25 +158,28 @@ def synthesize_cine(group: str, rng: np.random.Generator, *, shape: Sequence[int
         thickness = np.where(infarct, 0.6, 1.0)
 
     masks = np.zeros((nx, ny, n_slices, n_frames), dtype=np.uint8)
-    rv_offset = None
+    ring_margin = int(np.ceil(3 * wall_px * thickness.max())) + 2
+    lv_order = np.argsort(d_lv, axis=None, kind="stable")
+    rv_offset = rv_order = None
+    everywhere = np.ones_like(infarct)
     for z in range(n_slices):
-        lv_ed_mask = _nearest_n(d_lv, np.ones_like(infarct), lv_px[z, 0])
+        lv_ed_mask = _first_n_allowed(lv_order, everywhere, lv_px[z, 0])
         akinetic = infarct & lv_ed_mask        # keeps its ED position all cycle long
         # RV disc centre: beside the LV towards the septum, at the ED outer radius
         r_out = np.sqrt((lv_px[z, 0] + myo_px[z]) / np.pi)
         if rv_offset is None:
             rv_offset = r_out * 1.0 + 2.0
-        rcx, rcy = cx + rv_offset * np.cos(septum_dir), cy + rv_offset * np.sin(septum_dir)
-        d_rv = np.hypot(xx - rcx, yy - rcy)
+        if rv_order is None:    # the RV centre is the same on every slice
+            rcx, rcy = cx + rv_offset * np.cos(septum_dir), cy + rv_offset * np.sin(septum_dir)
+            rv_order = np.argsort(np.hypot(xx - rcx, yy - rcy), axis=None, kind="stable")
         for t in range(n_frames):
             n_free = lv_px[z, t] - int(akinetic.sum())
-            lv = akinetic | _nearest_n(d_lv, ~akinetic & ~infarct if n_free > 0 else ~akinetic, max(n_free, 0))
+            lv = akinetic | _first_n_allowed(lv_order, ~akinetic & ~infarct if n_free > 0 else ~akinetic,
+                                             max(n_free, 0))
             if n_free < 0:   # should not happen with the targets above; fall back to a disc
-                lv = _nearest_n(d_lv, np.ones_like(lv), lv_px[z, t])
-            # ring of constant area: distance from the cavity scaled by the local thickness
-            d_ring = ndimage.distance_transform_edt(~lv) / thickness
-            myo = _nearest_n(d_ring, ~lv, myo_px[z])
-            rv = _nearest_n(d_rv, ~lv & ~myo, rv_px[z, t])
+                lv = _first_n_allowed(lv_order, everywhere, lv_px[z, t])
+            myo = _myocardial_ring(lv, thickness, myo_px[z], ring_margin)
+            rv = _first_n_allowed(rv_order, ~lv & ~myo, rv_px[z, t])
             m = masks[:, :, z, t]
             m[rv] = RV_LABEL
             m[myo] = MYO_LABEL
@@ -153,20 +192,21 @@ def synthesize_cine(group: str, rng: np.random.Generator, *, shape: Sequence[int
 def _render_ssfp(masks: np.ndarray, rng: np.random.Generator, centre) -> np.ndarray:
     """SSFP-like intensities: bright blood, dark myocardium, textured tissue, Rician-like noise."""
     nx, ny, nz, nt = masks.shape
-    xx, yy = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    xx, yy = np.ogrid[:nx, :ny]
     body = ((xx - nx / 2) / (0.47 * nx)) ** 2 + ((yy - ny / 2) / (0.42 * ny)) ** 2 <= 1
-    texture = ndimage.gaussian_filter(rng.normal(0, 1, (nx, ny, nz)), sigma=(4, 4, 0))
+    # float32 throughout: the 4-D arrays are the bulk of the demo generator's time
+    texture = ndimage.gaussian_filter(rng.standard_normal((nx, ny, nz), dtype=np.float32), sigma=(4, 4, 0))
     texture /= texture.std() + 1e-9
-    tissue = np.where(body[..., None], rng.uniform(35, 55) + 8 * texture, 2.0)
-    vol = np.repeat(tissue[..., None], nt, axis=3)
+    tissue = np.where(body[..., None], rng.uniform(35, 55) + 8 * texture, 2.0).astype(np.float32)
     blood, myo = rng.uniform(250, 320), rng.uniform(70, 110)
-    vol[(masks == LV_LABEL) | (masks == RV_LABEL)] = blood
-    vol[masks == MYO_LABEL] = myo
+    level = np.array([0.0, blood, myo, blood], dtype=np.float32)      # by label: bg, RV, MYO, LV
+    vol = np.where(masks == 0, tissue[..., None], level[masks])
     vol = ndimage.gaussian_filter(vol, sigma=(0.7, 0.7, 0, 0))
-    noise_sd = rng.uniform(6, 12)
-    vol = np.sqrt((vol + rng.normal(0, noise_sd, vol.shape)) ** 2 + rng.normal(0, noise_sd, vol.shape) ** 2)
+    noise_sd = np.float32(rng.uniform(6, 12))
+    real = vol + noise_sd * rng.standard_normal(vol.shape, dtype=np.float32)
+    imag = noise_sd * rng.standard_normal(vol.shape, dtype=np.float32)
     # scanner magnitudes are integers; integer-valued float32 also gzips ~3x better
-    return np.rint(vol).astype(np.float32)
+    return np.rint(np.hypot(real, imag))
 
 
 def cardiac_indices(masks: np.ndarray, spacing: Sequence[float], ed: int, es: int,
