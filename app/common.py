@@ -111,8 +111,10 @@ def review_toggle() -> bool:
                                 "for screen sharing.")
     state.sync(review=on)
     if on:
-        st.html("<style>html, body, [class*='st-'], .stMarkdown p {font-size: 1.15rem !important;}"
-                "h1 {font-size: 2.6rem !important;} [data-testid='stDataFrame'] {font-size: 1.1rem;}</style>")
+        st.html("<style>[data-testid='stMain'] p, [data-testid='stMain'] li, [data-testid='stWidgetLabel'] p,"
+                " [data-testid='stCaptionContainer'] {font-size: 1.2rem !important;}"
+                " [data-testid='stMain'] h1 {font-size: 3rem !important;}"
+                " [data-testid='stMain'] h2, [data-testid='stMain'] h3 {font-size: 2rem !important;}</style>")
     return on
 
 

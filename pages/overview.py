@@ -16,6 +16,22 @@ st.subheader("Next steps")
 for step in views.next_steps(summary, weights_files):
     st.markdown(f"- {step}")
 
+
+@st.fragment(run_every=5)
+def in_progress():
+    """Jobs in progress (e.g. the demo filling the workspace), refreshed while the page is open."""
+    jobs = views.jobs_table(common.store(), common.workspace().runs_dir, limit=20)
+    active = jobs[jobs["status"].isin(["queued", "starting", "running"])]
+    if active.empty:
+        return
+    st.subheader("In progress")
+    for row in active.itertuples():
+        message = f" · {row.stage}" if row.stage else ""
+        st.progress(float(row.progress), text=f"{row.job_id} ({row.kind}, {row.status}){message}: {row.progress:.0%}")
+
+
+in_progress()
+
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Datasets", len(summary["datasets"]))
 c2.metric("Records", int(summary["datasets"]["usable"].sum()) if len(summary["datasets"]) else 0)
