@@ -169,8 +169,13 @@ def weights_picker(label: str, key: str, param: str, table: pd.DataFrame, defaul
         return None
     ids = table["weights_id"].tolist()
     names = dict(zip(table["weights_id"], table["display"]))
+    if param == "w" and st.session_state.get("_last_w") in ids:
+        default = st.session_state["_last_w"]  # the checkpoint chosen on another page carries over
     state.init_widget(key, param, default if default in ids else ids[0], choices=ids)
-    return container.selectbox(label, ids, key=key, format_func=lambda w: names.get(w, w))
+    value = container.selectbox(label, ids, key=key, format_func=lambda w: names.get(w, w))
+    if param == "w":
+        st.session_state["_last_w"] = value
+    return value
 
 
 def default_finetuned(table: pd.DataFrame) -> str | None:

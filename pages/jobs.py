@@ -41,8 +41,24 @@ def recipe_values(name: str) -> dict:
     except Exception:
         return {}
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
-    return {k: v for k, v in values.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
-            and k not in ("epochs", "checkpoint_every", "modality", "name")}
+    return {k: v for k, v in values.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+
+
+# Fields that have their own form inputs (or are not hyper-parameters) stay out of the table.
+OWN_FIELDS = ("max_epochs", "epochs", "checkpoint_every", "seed", "modality", "name", "description")
+
+
+def check_overrides(recipe: str, overrides: dict) -> str | None:
+    """The recipe module's own validation of the edited values; None when fine or unavailable."""
+    try:
+        from cardio_core.training.recipes import get_recipe
+    except ImportError:
+        return None
+    try:
+        get_recipe(recipe, **overrides)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def registered_kinds() -> list[str]:
@@ -76,6 +92,25 @@ weight_choices = registered + [f for f in files if f not in registered]
 names = dict(zip(weights["weights_id"], weights["display"]))
 presets = [p for p in PRESETS if p.endswith(modality)]
 
+
+
+def preset_defaults() -> None:
+    """Epochs, checkpoint interval and seed follow the chosen preset until the user edits them."""
+    values = recipe_values(st.session_state["job_recipe"])
+    st.session_state["job_epochs"] = int(values.get("max_epochs", 10))
+    st.session_state["job_every"] = int(values.get("checkpoint_every", 5))
+    st.session_state["job_seed"] = int(values.get("seed", 0))
+
+
+if st.session_state.get("job_recipe") not in presets:
+    st.session_state["job_recipe"] = presets[0]
+    preset_defaults()
+recipe = st.selectbox("Recipe preset", presets, key="job_recipe", on_change=preset_defaults)
+field_error(errors, "recipe")
+defaults = recipe_values(recipe)
+if defaults.get("description"):
+    st.caption(defaults["description"])
+
 with st.form("launch"):
     c1, c2 = st.columns(2)
     with c1:
@@ -85,25 +120,22 @@ with st.form("launch"):
                               format_func=lambda w: names.get(w, f"weights/{w}"),
                               help="Registered weights and checkpoints, or files in the workspace's weights/ folder.")
         field_error(errors, "weights")
-        recipe = st.selectbox("Recipe preset", presets, key="job_recipe")
-        field_error(errors, "recipe")
         device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="job_device")
         field_error(errors, "device")
     with c2:
-        epochs = st.number_input("Epochs", min_value=0, max_value=10_000, value=10, step=1, key="job_epochs")
+        epochs = st.number_input("Epochs", min_value=0, max_value=10_000, step=1, key="job_epochs")
         field_error(errors, "epochs")
-        every = st.number_input("Checkpoint every N epochs", min_value=0, max_value=10_000, value=5, step=1,
-                                key="job_every")
+        every = st.number_input("Checkpoint every N epochs", min_value=0, max_value=10_000, step=1, key="job_every")
         field_error(errors, "checkpoint_every")
         folds = st.multiselect("Folds (CMR)", [0, 1, 2, 3, 4], default=[0, 1, 2, 3, 4] if modality == "cmr" else [],
                                key="job_folds", disabled=modality != "cmr")
         field_error(errors, "folds")
-        seed = st.number_input("Seed", min_value=0, value=0, step=1, key="job_seed")
+        seed = st.number_input("Seed", min_value=0, step=1, key="job_seed")
         field_error(errors, "seed")
-    defaults = recipe_values(recipe)
-    st.caption("Hyper-parameters (from the preset; edit a value to override it)" if defaults else
+    editable = {k: v for k, v in defaults.items() if k not in OWN_FIELDS}
+    st.caption("Hyper-parameters (from the preset; edit a value to override it)" if editable else
                "Hyper-parameters: the recipe module is not available yet; add overrides as name / value rows.")
-    hp = st.data_editor(pd.DataFrame({"name": list(defaults), "value": [str(v) for v in defaults.values()]}),
+    hp = st.data_editor(pd.DataFrame({"name": list(editable), "value": [str(v) for v in editable.values()]}),
                         num_rows="dynamic", hide_index=True, key=f"job_hp_{recipe}", width="stretch")
     field_error(errors, "overrides")
     with st.expander("Advanced"):
@@ -129,8 +161,12 @@ if submitted:
         if not isinstance(row.name, str) or not row.name.strip():
             continue
         value = parse_value(str(row.value).strip())
-        if row.name not in defaults or str(defaults[row.name]) != str(row.value):
+        if row.name not in editable or str(editable[row.name]) != str(row.value):
             overrides[row.name.strip()] = value
+    if overrides and kind != "sleep":
+        problem = check_overrides(recipe, {**overrides, "max_epochs": int(epochs) or 1})
+        if problem:
+            problems["overrides"] = problem
     if weight not in weight_choices:
         problems["weights"] = "choose registered weights or a file in weights/"
     spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,

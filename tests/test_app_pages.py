@@ -126,3 +126,10 @@ def test_jobs_form_validates_fields(monkeypatch, workspace):
     at.button[0].click().run()
     at.run()
     assert any("1..10000" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_checkpoint_choice_carries_over_to_other_pages(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace)
+    at.selectbox(key="ex_w").set_value(checkpoint_id(5)).run()
+    at.switch_page(str(REPO / "pages" / "compare.py")).run()
+    assert not at.exception and at.selectbox(key="cmp_b").value == checkpoint_id(5)
