@@ -138,7 +138,7 @@ def show_figure(fig, name: str, *, key: str, **kwargs):
     """A plotly chart plus downloads: PNG/SVG from the camera button, HTML (and PNG/SVG if kaleido) below."""
     event = st.plotly_chart(fig, key=key, config=chart_config(name), **kwargs)
     cols = st.columns(3)
-    cols[0].download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs="cdn"),
+    cols[0].download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
                             file_name=f"{name}.html", mime="text/html", key=f"html-{key}", on_click="ignore")
     if kaleido_available():
         cols[1].download_button("PNG", data=lambda: fig.to_image(format="png", scale=2), file_name=f"{name}.png",

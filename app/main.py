@@ -16,17 +16,18 @@ import streamlit as st  # noqa: E402
 
 from app import auth, common  # noqa: E402
 
-st.set_page_config(page_title="CardioScope", page_icon=":material/cardiology:", layout="wide")
+# No page icons: a material-symbol icon becomes the favicon, which the browser fetches from the internet.
+st.set_page_config(page_title="CardioScope", layout="wide")
 auth.gate()
 
 PAGE_DIR = REPO / "pages"
 pages = {
-    "overview": st.Page(PAGE_DIR / "overview.py", title="Overview", icon=":material/home:", default=True),
-    "explore": st.Page(PAGE_DIR / "explore.py", title="Explore", icon=":material/scatter_plot:"),
-    "compare": st.Page(PAGE_DIR / "compare.py", title="Compare", icon=":material/compare:"),
-    "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters", icon=":material/bubble_chart:"),
-    "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics", icon=":material/table_chart:"),
-    "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs", icon=":material/play_circle:"),
+    "overview": st.Page(PAGE_DIR / "overview.py", title="Overview", default=True),
+    "explore": st.Page(PAGE_DIR / "explore.py", title="Explore"),
+    "compare": st.Page(PAGE_DIR / "compare.py", title="Compare"),
+    "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters"),
+    "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics"),
+    "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs"),
 }
 common.PAGES.update(pages)
 nav = st.navigation(list(pages.values()))

@@ -133,3 +133,16 @@ def test_checkpoint_choice_carries_over_to_other_pages(monkeypatch, workspace):
     at.selectbox(key="ex_w").set_value(checkpoint_id(5)).run()
     at.switch_page(str(REPO / "pages" / "compare.py")).run()
     assert not at.exception and at.selectbox(key="cmp_b").value == checkpoint_id(5)
+
+
+def test_password_gate(monkeypatch, workspace):
+    monkeypatch.setenv("CARDIO_WORKSPACE", str(workspace))
+    monkeypatch.setenv("CARDIO_APP_PASSWORD", "s3cret-team-pass")
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=30).run()
+    assert not at.exception and at.title[0].value == "CardioScope" and not at.get("metric")  # stopped at the gate
+    at.text_input[0].input("guess")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.get("metric")
+    at.text_input[0].input("s3cret-team-pass")
+    at.button[0].click().run()
+    assert not at.exception and at.get("metric")  # the Overview's numbers are shown
