@@ -144,3 +144,18 @@ def test_threaded_callers_get_spawn_workers():
     finally:
         release.set()
         worker.join()
+
+
+def test_progress_bar_does_not_force_spawn(tmp_path, monkeypatch):
+    # tqdm's monitor thread would turn this (and any later) pool from fork into spawn
+    import multiprocessing
+
+    import cardio_core.demo.generate as generate
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        pytest.skip("fork not available here")
+    used = []
+    real = generate._pool_context
+    monkeypatch.setattr(generate, "_pool_context", lambda: used.append(real().get_start_method()) or real())
+    generate.generate_demo_datasets(tmp_path, size={"chapman": 4, "ptbxl": 2, "acdc": 0}, progress=True)
+    generate.generate_demo_datasets(tmp_path, size={"chapman": 4, "ptbxl": 2, "acdc": 0}, progress=False)
+    assert used == ["fork", "fork"] and threading.active_count() == 1
