@@ -89,10 +89,10 @@ def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, titl
     fig.update_yaxes(range=[0, height_mm], scaleanchor="x", scaleratio=1, constrain="domain", **axis)
     fig.update_layout(
         annotations=annotations, plot_bgcolor=PAPER_PINK, paper_bgcolor="white",
-        margin=dict(l=10, r=10, t=40 if title else 10, b=30), height=int(180 + 2.4 * height_mm),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=30), height=int(120 + 2.6 * height_mm),
         title=dict(text=title) if title else None,
     )
-    fig.add_annotation(x=x_max, y=-4, yref="y", showarrow=False, xanchor="right",
+    fig.add_annotation(x=x_max, y=0, xref="x", yref="y", showarrow=False, xanchor="right", yanchor="top",
                        text=f"25 mm/s · 10 mm/{units} · {fs:g} Hz · {duration:.1f} s", font=dict(size=11))
     return fig
 

@@ -153,3 +153,24 @@ def test_record_signal_restricted_to_roots(store, tmp_path):
     cmr = views.record_info(store, "acdc", store.scalar("SELECT record_id FROM preprocessed WHERE dataset_id = 'acdc' LIMIT 1"))
     assert views.load_record_signal(store, cmr, "preprocessed", [ws_root])[0].shape == (3, 210, 210)
     assert views.record_info(store, "chapman", "nope") is None
+
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "physionet"
+
+
+@pytest.mark.skipif(not (FIXTURES / "JS01053.hea").exists(), reason="PhysioNet fixtures not available")
+def test_raw_preview_of_a_real_chapman_record(tmp_path):
+    from cardio_core.ecg_paper import ecg_paper_figure
+    from cardio_core.store.store import Store
+    pytest.importorskip("cardio_core.datasets.chapman")
+    store = Store(tmp_path / "s.duckdb")
+    store.execute("INSERT INTO datasets (dataset_id, modality, source_dir) VALUES ('chapman', 'ecg', ?)", [str(FIXTURES)])
+    store.execute("INSERT INTO records (dataset_id, record_id, source_path) VALUES ('chapman', 'JS01053', ?)",
+                  [str(FIXTURES / "JS01053.hea")])
+    info = views.record_info(store, "chapman", "JS01053")
+    signal, fs = views.load_record_signal(store, info, "raw", [FIXTURES])
+    assert signal.shape == (12, 5000) and fs == 500
+    fig = ecg_paper_figure(signal, fs)
+    assert len(fig.data) == 1 and "10.0 s" in fig.layout.annotations[-1].text
+    with pytest.raises(ValueError, match="outside"):
+        views.load_record_signal(store, info, "raw", [tmp_path])
