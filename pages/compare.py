@@ -37,11 +37,15 @@ colours = category_colours(np.union1d(pa["rhythm"].unique(), pb["rhythm"].unique
 # Shared selection: records selected in either chart are ringed in both (matched by record id).
 picked = st.session_state.setdefault("cmp_selected", set())
 for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
-    event = st.session_state.get(f"{key}_{a}_{b}_{view}")
-    last = st.session_state.get(f"{key}_last")
-    if event is not None and event != last:
-        st.session_state[f"{key}_last"] = event
-        mask = common.selection_mask(pts, common.event_selection(event))
+    chart_key = f"{key}_{a}_{b}_{view}"
+    event = st.session_state.get(chart_key)
+    if event is None:
+        continue
+    regions = common.event_selection(event)
+    # Only a change of this chart's own selection counts (its first, empty state is no change).
+    if regions != st.session_state.get(f"{chart_key}_last"):
+        st.session_state[f"{chart_key}_last"] = regions
+        mask = common.selection_mask(pts, regions)
         picked = set(zip(pts.loc[mask, "dataset_id"], pts.loc[mask, "record_id"]))
         st.session_state["cmp_selected"] = picked
 
@@ -56,8 +60,8 @@ left, right = st.columns(2)
 names = dict(zip(weights["weights_id"], weights["display"]))
 for col, wid, pts, key in ((left, a, pa, "cmp_chart_a"), (right, b, pb, "cmp_chart_b")):
     with col:
-        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts), colours=colours,
-                             title=names.get(wid, wid), height=480)
+        st.markdown(f"**{names.get(wid, wid)}**")  # above the chart: a plot title would sit under the toolbar
+        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts), colours=colours, height=480)
         common.show_figure(fig, f"compare-{wid}", key=f"{key}_{a}_{b}_{view}", on_select="rerun",
                            selection_mode=("box", "lasso"))
 if picked:

@@ -126,3 +126,24 @@ def test_launch_tiny_job_and_see_it_progress(page, app_url):
     page.screenshot(path=str(ARTIFACTS / "jobs-after-launch.png"), full_page=True)
     assert "succeeded" in seen and "100%" in seen, seen
     assert_no_exception(page, "jobs")
+
+
+def test_compare_shares_a_selection_between_both_views(page, app_url):
+    page.goto(f"{app_url}/compare")
+    settle(page, "Compare")
+    left = page.locator(".js-plotly-plot").first
+    left.hover()
+    left.locator('.modebar-btn[data-title="Box Select"]').click()
+    box = left.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7, steps=15)
+    page.mouse.up()
+    caption = page.get_by_text(re.compile(r"\d+ records selected; ringed in both views"))
+    caption.first.wait_for(timeout=30_000)
+    assert int(caption.first.inner_text().split()[0]) > 0
+    # Both charts carry the ring trace of the shared selection.
+    page.wait_for_function("Array.from(document.querySelectorAll('.js-plotly-plot')).slice(0, 2)"
+                           ".every(gd => gd.data && gd.data.some(t => t.name === 'selected'))", timeout=30_000)
+    assert_no_exception(page, "compare after selection")
+    page.screenshot(path=str(ARTIFACTS / "compare-selection.png"), full_page=True)
