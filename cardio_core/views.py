@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -166,8 +167,7 @@ def filter_points(points: pd.DataFrame, *, labels: Iterable[str] = (), age_range
     mask = np.ones(len(points), dtype=bool)
     labels = list(labels)
     if labels:
-        wanted = set(labels)
-        mask &= np.array([bool(wanted.intersection(s.split(","))) for s in points["labels"]], dtype=bool)
+        mask &= np.logical_or.reduce([has_class(points, lab) for lab in labels])
     if age_range is not None:
         lo, hi = age_range
         if lo > hi:
@@ -183,8 +183,16 @@ def filter_points(points: pd.DataFrame, *, labels: Iterable[str] = (), age_range
     return points[mask]
 
 
+def labels_present(points: pd.DataFrame) -> list[str]:
+    """The distinct classes carried by any of the points, sorted."""
+    items = points["labels"].astype(str).str.split(",").explode()
+    return sorted(v for v in items.unique() if isinstance(v, str) and v)
+
+
 def has_class(points: pd.DataFrame, cls: str) -> np.ndarray:
-    return np.array([cls in s.split(",") for s in points["labels"]], dtype=bool)
+    """Whether each record carries `cls` (an exact item of its comma-separated labels)."""
+    pattern = rf"(?:^|,){re.escape(cls)}(?:,|$)"
+    return points["labels"].astype(str).str.contains(pattern, regex=True).to_numpy(dtype=bool)
 
 
 def colour_values(points: pd.DataFrame, colour_by: str, cls: str | None = None, review: bool = False) -> pd.Series:
@@ -279,8 +287,7 @@ def selection_summary(points: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.Da
     if mask.shape != (len(points),):
         raise ValueError(f"mask must have one entry per point ({len(points)}), got shape {mask.shape}")
     sel, rest = points[mask], points[~mask]
-    present = sorted({c for s in points["labels"] for c in s.split(",") if c},
-                     key=lambda c: CLASSES.index(c) if c in CLASSES else 99)
+    present = sorted(labels_present(points), key=lambda c: CLASSES.index(c) if c in CLASSES else 99)
     rows = []
     for cls in present:
         a = float(has_class(sel, cls).mean()) if len(sel) else float("nan")

@@ -44,7 +44,7 @@ if view == "acdc":
 
 pts_all = common.points(db, wid, view)
 with st.expander("Filters", expanded=False):
-    present = sorted({c for s in pts_all["labels"] for c in s.split(",") if c})
+    present = views.labels_present(pts_all)
     f1, f2, f3, f4 = st.columns(4)
     state.init_widget("ex_labels", "labels", [], parse=lambda v: state.decode_list(v, present))
     labels = f1.multiselect("Labels (any of)", present, key="ex_labels")
