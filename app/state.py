@@ -108,3 +108,22 @@ def sync(**params: Any) -> None:
             value = "1" if value is True else str(value)
             if st.query_params.get(name) != value:
                 st.query_params[name] = value
+
+
+def keep_valid(key: str, options=None, bounds: tuple[float, float] | None = None) -> None:
+    """Drop list values that are no longer options, clamp a range into bounds.
+
+    Widget state outlives a change of checkpoint or view; a value that the new options do
+    not offer would make Streamlit raise instead of showing the page.
+    """
+    import streamlit as st
+    value = st.session_state.get(key)
+    if value is None:
+        return
+    if options is not None and isinstance(value, list):
+        allowed = set(options)
+        st.session_state[key] = [v for v in value if v in allowed]
+    if bounds is not None and isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = bounds
+        a, b = (min(max(float(v), lo), hi) for v in value)
+        st.session_state[key] = (min(a, b), max(a, b))

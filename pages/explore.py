@@ -47,18 +47,25 @@ with st.expander("Filters", expanded=False):
     present = views.labels_present(pts_all)
     f1, f2, f3, f4 = st.columns(4)
     state.init_widget("ex_labels", "labels", [], parse=lambda v: state.decode_list(v, present))
+    state.keep_valid("ex_labels", present)
     labels = f1.multiselect("Labels (any of)", present, key="ex_labels")
     ages = pts_all["age"].dropna()
     age_bounds = (float(ages.min()), float(ages.max())) if len(ages) else (0.0, 100.0)
     if age_bounds[0] == age_bounds[1]:
         age_bounds = (age_bounds[0], age_bounds[0] + 1)
     state.init_widget("ex_age", "age", age_bounds, parse=lambda v: state.decode_range(v, age_bounds))
+    previous = st.session_state.get("ex_age_bounds")
+    if previous is not None and tuple(st.session_state.get("ex_age", ())) == tuple(previous):
+        st.session_state["ex_age"] = age_bounds  # no age filter before: still none on the new view
+    st.session_state["ex_age_bounds"] = age_bounds
+    state.keep_valid("ex_age", bounds=age_bounds)
     age_range = f2.slider("Age range", age_bounds[0], age_bounds[1], key="ex_age", step=1.0,
                           help="In review mode pick wide ranges: exact ages are not shown.")
     state.init_widget("ex_sex", "sex", [], parse=lambda v: state.decode_list(v, ["M", "F"]))
     sexes = f3.multiselect("Sex", ["M", "F"], key="ex_sex")
     ds_present = sorted(pts_all["dataset_id"].unique())
     state.init_widget("ex_ds", "ds", [], parse=lambda v: state.decode_list(v, ds_present))
+    state.keep_valid("ex_ds", ds_present)
     datasets = f4.multiselect("Dataset", ds_present, key="ex_ds")
 age_filter = None if tuple(age_range) == age_bounds else tuple(age_range)
 pts = views.filter_points(pts_all, labels=labels, age_range=age_filter, sexes=sexes, datasets=datasets, fold=fold)

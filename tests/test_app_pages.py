@@ -146,3 +146,15 @@ def test_password_gate(monkeypatch, workspace):
     at.text_input[0].input("s3cret-team-pass")
     at.button[0].click().run()
     assert not at.exception and at.get("metric")  # the Overview's numbers are shown
+
+
+def test_filters_survive_a_change_of_view(monkeypatch, workspace):
+    from app_fixtures import CMR_BASELINE_ID
+    at = open_page("explore", monkeypatch, workspace, labels="AFIB,SB", ds="chapman", age="40-70")
+    assert at.multiselect(key="ex_labels").value == ["AFIB", "SB"]
+    assert at.slider(key="ex_age").value == (40, 70)
+    n_filtered = int(at.caption[0].value.split()[0].replace(",", ""))
+    at.selectbox(key="ex_w").set_value(CMR_BASELINE_ID).run()  # ACDC: other labels, other datasets
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="ex_view").value == "acdc" and at.multiselect(key="ex_labels").value == []
+    assert n_filtered > 0
