@@ -6,6 +6,9 @@ short TTL keyed by the database path and the query's arguments.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -31,6 +34,23 @@ def _store(db_path: str) -> Store:
 def store() -> Store:
     ws = workspace().ensure()
     return _store(str(ws.db_path))
+
+
+@st.cache_resource(show_spinner=False)
+def _scheduler(root: str) -> bool:
+    """One background thread per app process that starts queued jobs and reaps dead ones."""
+    try:
+        from jobs.runner import start_background_scheduler
+    except ImportError:
+        return False
+    start_background_scheduler(Workspace(Path(root)))
+    return True
+
+
+def ensure_scheduler() -> None:
+    # CARDIO_APP_SCHEDULER=0 turns it off (the test suite does: AppTest runs pages in-process).
+    if os.environ.get("CARDIO_APP_SCHEDULER", "1") != "0":
+        _scheduler(str(workspace().ensure().root))
 
 
 def db() -> str:

@@ -19,6 +19,7 @@ from app import auth, common  # noqa: E402
 # No page icons: a material-symbol icon becomes the favicon, which the browser fetches from the internet.
 st.set_page_config(page_title="CardioScope", layout="wide")
 auth.gate()
+common.ensure_scheduler()
 
 PAGE_DIR = REPO / "pages"
 pages = {

@@ -56,7 +56,7 @@ def start_app(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8501, headl
     ws.ensure()
     Store(ws.db_path)  # create / migrate before the app's first read
     from .app_support import ensure_background_services
-    ensure_background_services(ws)
+    ensure_background_services(ws, size=os.environ.get("CARDIO_DEMO_SIZE", "default"))
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, CARDIO_WORKSPACE=str(ws.root))
     if host not in ("127.0.0.1", "localhost", "::1"):

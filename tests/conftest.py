@@ -5,6 +5,11 @@ Tests that change files copy the folder first (`demo_copy`); nothing may modify
 """
 from __future__ import annotations
 
+import os
+
+# AppTest runs pages in this process: no background job scheduler thread there.
+os.environ.setdefault("CARDIO_APP_SCHEDULER", "0")
+
 import contextlib
 import io
 import shutil
