@@ -150,7 +150,8 @@ def _chapman_codes(rng, classes: list[str], info: dict, ningbo: bool) -> list[st
         codes.append(_pick(rng, _SOURCE_CODES[rhythm]) if rhythm in _SOURCE_CODES else INTEGRATION_CODE[rhythm])
     for c in rng.permutation(rest):
         codes.append(_pick(rng, _SOURCE_CODES[c]) if c in _SOURCE_CODES else INTEGRATION_CODE[c])
-    if rng.random() < 0.06:
+    if rng.random() < 0.06 or not codes:
+        # real headers always list at least one code; a record without a class gets an unmapped one
         codes.append(str(rng.choice(_UNMAPPED_EXTRAS)))
     return codes
 
