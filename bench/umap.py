@@ -1,0 +1,90 @@
+"""UMAP fit time with the ECG parameters (n_neighbors 30, min_dist 0.25), cold and warm numba cache.
+
+`python -m bench umap [--sizes=8600,50000] [--dim=384] [--quick] [--timeout=1800]`
+
+For each size, two fresh Python processes share one new, empty NUMBA_CACHE_DIR: the
+first pays numba's JIT compilation (and fills the cache), the second loads the compiled
+functions from it. Each child times `import umap` and `cardio_core.projections.fit_umap`
+on synthetic clustered 384-d data; the parent prints them side by side. `--quick` uses
+small sizes for a smoke test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+QUICK_SIZES = (300,)
+
+
+def clustered_data(n: int, dim: int, seed: int, n_clusters: int = 10):
+    """n points around n_clusters Gaussian centres, like a partly separated embedding space."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(n_clusters, dim))
+    labels = rng.integers(0, n_clusters, size=n)
+    return (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def _child(n: int, dim: int, seed: int) -> None:
+    t0 = time.perf_counter()
+    import umap  # noqa: F401  (numba compiles or loads umap's jitted functions here and on first call)
+    from cardio_core.projections import UMAP_PARAMS, fit_umap
+    t_import = time.perf_counter() - t0
+    X = clustered_data(n, dim, seed)
+    t1 = time.perf_counter()
+    layout = fit_umap(X, seed=seed, **UMAP_PARAMS["ecg"])
+    t_fit = time.perf_counter() - t1
+    if layout.shape != (n, 2):
+        raise RuntimeError(f"fit_umap returned shape {layout.shape}, expected ({n}, 2)")
+    print("RESULT " + json.dumps({"import_s": t_import, "fit_s": t_fit}), flush=True)
+
+
+def run_once(n: int, dim: int, seed: int, cache_dir: str, timeout: float) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.umap", "--child", f"--n={n}", f"--dim={dim}",
+                           f"--seed={seed}"], env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"UMAP child (n={n}) failed with exit code {proc.returncode}: {proc.stderr[-2000:]}")
+    return {**json.loads(lines[-1][len("RESULT "):]), "process_s": wall}
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="bench umap")
+    parser.add_argument("--sizes", default="8600,50000", help="comma-separated point counts")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} only (smoke test)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per child process")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args(argv)
+    if args.child:
+        _child(args.n, args.dim, args.seed)
+        return []
+    sizes = QUICK_SIZES if args.quick else tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    if not sizes or min(sizes) < 4:
+        raise SystemExit(f"bench umap: sizes must be >= 4 points, got {args.sizes!r}")
+
+    print(f"UMAP (ECG parameters) on {args.dim}-d synthetic clustered data; "
+          "run 1 = empty numba cache, run 2 = the cache run 1 filled")
+    print(f"  {'points':>7s} {'run':>4s} {'import s':>9s} {'fit s':>8s} {'process s':>10s}")
+    results = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench_umap_numba_") as cache_dir:
+            for run in (1, 2):
+                r = {"n": n, "run": run, **run_once(n, args.dim, args.seed, cache_dir, args.timeout)}
+                results.append(r)
+                print(f"  {n:7d} {run:4d} {r['import_s']:9.2f} {r['fit_s']:8.2f} {r['process_s']:10.2f}", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
