@@ -159,3 +159,14 @@ def test_cli_writes_report_and_rejects_unknown_run(store, tmp_path):
     assert rc == 0 and (tmp_path / "elsewhere" / "classification.csv").exists()
     rc, out, err = run_cli("--workspace", ws_root, "report", "nosuchrun")
     assert rc == 1 and "unknown run 'nosuchrun'" in err and "ecgrun" in err
+
+
+def test_run_without_baseline_or_metrics_still_writes_dashes(store, tmp_path):
+    with store.write() as con:
+        _run(con, "empty", "ecg", "chapman", None, [])
+        _run(con, "cmrempty", "cmr", "acdc", None, [("cmrempty-e0001", 1, None)])
+    paths = write_report(store, "empty", tmp_path / "e")
+    assert "_no data_" in paths[0].read_text()
+    paths = write_report(store, "cmrempty", tmp_path / "c")
+    df = pd.read_csv(tmp_path / "c" / "acdc_silhouette.csv")
+    assert df["value"].isna().all() and "—" in paths[0].read_text()
