@@ -8,7 +8,7 @@ from ..catalog import register_weights
 from ..errors import CardioError
 from .data import load_view
 from .embed import resolve_device
-from .finetune import _callbacks, _save_resume_state, analyse_weights, run_id_of
+from .finetune import _callbacks, _save_resume_state, analyse_weights, run_id_of, training_precision
 
 # What a spec's overrides may change for pre-training, with defaults and allowed ranges.
 MDM_DEFAULTS = {"lr": (1e-3, 1e-7, 1.0), "weight_decay": (0.05, 0.0, 10.0), "mask_ratio": (0.8, 0.05, 0.95),
@@ -67,7 +67,7 @@ def pretrain_ecg(ctx) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Lg.Trainer(max_epochs=spec.epochs, logger=False, enable_checkpointing=False,
                          enable_model_summary=False, enable_progress_bar=False, default_root_dir=str(ctx.job_dir),
-                         accelerator="gpu" if cuda else "cpu", devices=1, precision="bf16-mixed" if cuda else "32-true",
+                         accelerator="gpu" if cuda else "cpu", devices=1, precision=training_precision(cuda),
                          callbacks=[ResumePoints(), *_callbacks(ctx, spec.epochs, f"MDM pre-training on {spec.dataset}")])
     trainer.fit(module, train_dataloaders=train, ckpt_path=str(ctx.resume_from) if ctx.resume_from else None,
                 weights_only=False)
