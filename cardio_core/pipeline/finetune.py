@@ -209,6 +209,16 @@ def finetune_ecg(ctx) -> dict:
     train, val, test = (view.subset(split == s) for s in ("train", "val", "test"))
     if len(train.records) == 0 or len(val.records) == 0:
         raise CardioError("the Chapman dataset has no train/val split yet (cardio setup / cardio ingest chapman)")
+    limit = spec.params.get("max_train_records")
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            from jobs.spec import SpecError
+            raise SpecError("params.max_train_records", f"must be a positive integer, got {limit!r}")
+        if limit < len(train.records):
+            # a seeded subset of the train split (the demo's budget on 2 CPU cores)
+            keep = np.zeros(len(train.records), dtype=bool)
+            keep[np.random.default_rng(recipe.seed).choice(len(keep), size=limit, replace=False)] = True
+            train = train.subset(keep)
     model, load_report = _build_model(store, parent_id, "ecg", recipe, len(L.CLASSES))
     dm = ChapmanDataModule((train.arrays, train.Y), (val.arrays, val.Y), (test.arrays, test.Y),
                            batch_size=recipe.batch_size, crop_length=recipe.crop_length,

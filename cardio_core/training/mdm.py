@@ -88,7 +88,7 @@ class MdmPretrainModule(L.LightningModule):
     def forward_decoder(self, latent: torch.Tensor, keep: torch.Tensor, n_tokens: int) -> torch.Tensor:
         h = self.decoder_embed(latent)
         b, d = h.shape[0], h.shape[-1]
-        full = self.mask_token.expand(b, n_tokens, d).clone()
+        full = self.mask_token.expand(b, n_tokens, d).to(h.dtype).clone()  # h is bf16 under autocast
         full.scatter_(1, keep.unsqueeze(-1).expand(-1, -1, d), h[:, 1:])   # visible tokens back in place
         h = torch.cat([h[:, :1], full], dim=1) + self.decoder_pos_embed
         for block in self.decoder_blocks:
