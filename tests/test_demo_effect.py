@@ -52,3 +52,6 @@ def test_finetuning_raises_rhythm_silhouettes(tmp_path):
                         [final]) == 2
     assert store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ? AND name = 'silhouette' "
                         "AND ci_low IS NOT NULL", [final]) >= 1
+    # the head's per-class scores (embedding step) survive the embedding metrics (evaluate step)
+    assert store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ? AND scope = 'chapman_test' "
+                        "AND name = 'f1'", [final]) == 21

@@ -18,6 +18,13 @@ from ..store import Store
 from .data import load_view
 
 
+# What evaluate_ecg / evaluate_cmr own (and so replace on a re-run).
+ECG_EMBEDDING_METRICS = ("silhouette", "centroid_single", "centroid_multi", "centroid_ratio", "centroid_pct_diff",
+                         "knn_purity", "probe_age_r2", "probe_sex_auroc", "linear_probe_macro_f1",
+                         "ptbxl_to_chapman_centroid", "share_sr_closer_to_sb", "domain_auroc")
+CMR_EMBEDDING_METRICS = ("silhouette", "intra_inter_ratio", "probe_bmi_r2")
+
+
 class MetricRows:
     """Collects metric rows for one weights id and writes them in one transaction."""
 
@@ -31,13 +38,15 @@ class MetricRows:
                               value=value, ci_low=ci[0], ci_high=ci[1],
                               extra=json.dumps(extra, default=float) if extra else None))
 
-    def save(self, store: Store, scopes) -> None:
+    def save(self, store: Store, scopes, names) -> None:
+        """Replace this weights' metrics of these names in these scopes (and only those:
+        the classification metrics of the embedding step live in the same scopes)."""
         df = pd.DataFrame(self.rows, columns=["weights_id", "scope", "name", "label", "fold", "value",
                                               "ci_low", "ci_high", "extra"])
         df = df.drop_duplicates(subset=["scope", "name", "label", "fold"], keep="last")
         with store.write() as con:
-            con.execute("DELETE FROM metrics WHERE weights_id = ? AND list_contains(?, scope)",
-                        [self.weights_id, list(scopes)])
+            con.execute("DELETE FROM metrics WHERE weights_id = ? AND list_contains(?, scope) "
+                        "AND list_contains(?, name)", [self.weights_id, list(scopes), list(names)])
             if len(df):
                 con.register("_m", df)
                 con.execute("INSERT INTO metrics (weights_id, scope, name, label, fold, value, ci_low, ci_high, extra) "
@@ -111,7 +120,7 @@ def evaluate_ecg(store: Store, weights_id: str, *, n_boot: int = 200, seed: int 
             rows.add("cross_domain", "share_sr_closer_to_sb", M.share_closer_to(Xp, rhythm_p, centroids, "SR", "SB"))
         if min(len(Xc), len(Xp)) >= 5:
             rows.add("cross_domain", "domain_auroc", M.domain_shift_score(Xc, Xp, cv=5, seed=seed))
-    rows.save(store, ["chapman_test", "ptbxl_display", "cross_domain"])
+    rows.save(store, ["chapman_test", "ptbxl_display", "cross_domain"], ECG_EMBEDDING_METRICS)
     return rows
 
 
@@ -167,7 +176,7 @@ def evaluate_cmr(store: Store, weights_id: str, *, seed: int = 0) -> MetricRows:
         rows.add("acdc", "probe_bmi_r2", probe["bmi"]["r2"], mae=probe["bmi"]["mae"])
     except ValueError as exc:
         rows.add("acdc", "probe_bmi_r2", None, note=str(exc))
-    rows.save(store, ["acdc"])
+    rows.save(store, ["acdc"], CMR_EMBEDDING_METRICS)
     return rows
 
 
