@@ -88,7 +88,7 @@ def next_steps(summary: dict[str, pd.DataFrame], weights_files: Iterable[str] = 
 
 def list_weights(store, modality: str | None = None) -> pd.DataFrame:
     """All weights (baselines first, then checkpoints by run and epoch) with a display label."""
-    sql = ("SELECT w.weights_id, w.modality, w.name, w.kind, c.run_id, c.epoch, c.fold, "
+    sql = ("SELECT w.weights_id, w.modality, w.name, w.kind, w.parent_weights_id, c.run_id, c.epoch, c.fold, "
            "EXISTS (SELECT 1 FROM projections p WHERE p.weights_id = w.weights_id) AS has_projection "
            "FROM weights w LEFT JOIN checkpoints c USING (weights_id) ")
     params: list[Any] = []
@@ -104,13 +104,16 @@ def list_weights(store, modality: str | None = None) -> pd.DataFrame:
 
 
 def baseline_for(weights: pd.DataFrame, weights_id: str) -> str | None:
-    """The baseline a checkpoint was fine-tuned from (its run's parent), else the first pretrained weights."""
-    pre = weights[weights["kind"].isin(["pretrained", "released"])]
+    """The baseline a checkpoint was fine-tuned from (its lineage parent), else the first pretrained
+    or released weights of the same modality; never weights of the other modality."""
     row = weights[weights["weights_id"] == weights_id]
+    if not row.empty and "parent_weights_id" in weights:
+        parent = row.iloc[0]["parent_weights_id"]
+        if isinstance(parent, str) and parent in set(weights["weights_id"]):
+            return parent
+    pre = weights[weights["kind"].isin(["pretrained", "released"])]
     if not row.empty:
-        same = pre[pre["modality"] == row.iloc[0]["modality"]]
-        if not same.empty:
-            return str(same.iloc[0]["weights_id"])
+        pre = pre[pre["modality"] == row.iloc[0]["modality"]]
     return str(pre.iloc[0]["weights_id"]) if not pre.empty else None
 
 

@@ -174,3 +174,17 @@ def test_raw_preview_of_a_real_chapman_record(tmp_path):
     assert len(fig.data) == 1 and "10.0 s" in fig.layout.annotations[-1].text
     with pytest.raises(ValueError, match="outside"):
         views.load_record_signal(store, info, "raw", [tmp_path])
+
+
+def test_baseline_for_follows_lineage_and_never_crosses_modality():
+    import pandas as pd
+    from cardio_core import views
+    w = pd.DataFrame({
+        "weights_id": ["mdm", "random-cmr", "run-e1", "cmr-e1"],
+        "modality": ["ecg", "cmr", "ecg", "cmr"],
+        "kind": ["pretrained", "random", "checkpoint", "checkpoint"],
+        "parent_weights_id": [None, None, "mdm", "random-cmr"],
+    })
+    assert views.baseline_for(w, "run-e1") == "mdm"
+    assert views.baseline_for(w, "cmr-e1") == "random-cmr"   # its parent, not the ECG pretrained weights
+    assert views.baseline_for(w.assign(parent_weights_id=None), "cmr-e1") is None
