@@ -6,6 +6,7 @@ stores the numbers, so the app and the report read one table.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 from .. import labels as L
 from .. import metrics as M
 from ..embeddings import load_embeddings
+from ..errors import CardioError
 from ..store import Store
 from .data import load_view
 
@@ -37,6 +39,15 @@ class MetricRows:
         self.rows.append(dict(weights_id=self.weights_id, scope=scope, name=name, label=label, fold=int(fold),
                               value=value, ci_low=ci[0], ci_high=ci[1],
                               extra=json.dumps(extra, default=float) if extra else None))
+
+    @contextlib.contextmanager
+    def guard(self, scope: str, name: str):
+        """A metric that cannot be computed on this set (too few records of a kind, a dataset
+        not ingested) is stored as missing with the reason, and the others go on."""
+        try:
+            yield
+        except (ValueError, KeyError, CardioError) as exc:
+            self.add(scope, name, None, note=str(exc))
 
     def save(self, store: Store, scopes, names) -> None:
         """Replace this weights' metrics of these names in these scopes (and only those:
@@ -81,45 +92,47 @@ def evaluate_ecg(store: Store, weights_id: str, *, n_boot: int = 200, seed: int 
         raise ValueError(f"no Chapman test embeddings for {weights_id}; run `cardio embed {weights_id}` first")
     classes = chap.classes
     _silhouettes(rows, "chapman_test", Xc, chap.Y, classes, L.RHYTHM_LABELS, n_boot, seed)
-    for label, r in M.centroid_table(Xc, chap.Y, classes).iterrows():
-        rows.add("chapman_test", "centroid_single", r["single_distance"], label=label, n=r["n_single"])
-        rows.add("chapman_test", "centroid_multi", r["multi_distance"], label=label, n=r["n_multi"])
-        rows.add("chapman_test", "centroid_ratio", r["ratio"], label=label)
-        rows.add("chapman_test", "centroid_pct_diff", r["pct_difference"], label=label)
+    with rows.guard("chapman_test", "centroid_single"):
+        for label, r in M.centroid_table(Xc, chap.Y, classes).iterrows():
+            rows.add("chapman_test", "centroid_single", r["single_distance"], label=label, n=r["n_single"])
+            rows.add("chapman_test", "centroid_multi", r["multi_distance"], label=label, n=r["n_multi"])
+            rows.add("chapman_test", "centroid_ratio", r["ratio"], label=label)
+            rows.add("chapman_test", "centroid_pct_diff", r["pct_difference"], label=label)
     single = M.single_labelled_rhythm_mask(chap.Y, classes)
     rhythm_c = M.rhythm_label_of(chap.Y, classes)
-    if single.sum() > 11:
+    with rows.guard("chapman_test", "knn_purity"):
         overall, per_label = M.knn_label_purity(Xc[single], rhythm_c[single], k=10)
         rows.add("chapman_test", "knn_purity", overall)
         for lab, v in per_label.items():
             rows.add("chapman_test", "knn_purity", v, label=lab)
     recs = chap.records
-    try:
+    with rows.guard("chapman_test", "probe_age_r2"):
         probe = M.demographic_probe(Xc, age=recs["age"].to_numpy(dtype=float), sex=recs["sex"].tolist(),
                                     cv=5, seed=seed)
         rows.add("chapman_test", "probe_age_r2", probe["age"]["r2"], mae=probe["age"]["mae"])
         rows.add("chapman_test", "probe_sex_auroc", probe["sex"]["auroc"])
-    except ValueError as exc:
-        rows.add("chapman_test", "probe_age_r2", None, note=str(exc))
     # linear probe on the frozen embeddings: fit on the validation split, score on test
-    val, Xv = _embedded_view(store, weights_id, "chapman", "r.split = 'val'")
-    if len(val.records) >= 10:
+    with rows.guard("chapman_test", "linear_probe_macro_f1"):
+        val, Xv = _embedded_view(store, weights_id, "chapman", "r.split = 'val'")
         lp = M.linear_probe(Xv, val.Y, Xc, chap.Y, classes)
         rows.add("chapman_test", "linear_probe_macro_f1", lp["macro_f1"], macro_auroc=lp["macro_auroc"])
 
-    centroids = M.rhythm_centroids(Xc, chap.Y, classes)
-    ptb, Xp = _embedded_view(store, weights_id, "ptbxl", "r.split = 'display'")
-    if len(ptb.records):
-        Yp = ptb.Y[:, [classes.index(c) for c in L.RHYTHM_LABELS]]
-        _silhouettes(rows, "ptbxl_display", Xp, Yp, L.RHYTHM_LABELS, L.RHYTHM_LABELS, n_boot, seed)
-        single_p = M.single_labelled_rhythm_mask(Yp, L.RHYTHM_LABELS)
-        rhythm_p = np.where(single_p, M.rhythm_label_of(Yp, L.RHYTHM_LABELS), "")
-        for lab, d in M.cross_domain_distances(Xp, rhythm_p, centroids).items():
-            rows.add("cross_domain", "ptbxl_to_chapman_centroid", d, label=lab)
-        if "SR" in centroids and "SB" in centroids and (rhythm_p == "SR").any():
-            rows.add("cross_domain", "share_sr_closer_to_sb", M.share_closer_to(Xp, rhythm_p, centroids, "SR", "SB"))
-        if min(len(Xc), len(Xp)) >= 5:
-            rows.add("cross_domain", "domain_auroc", M.domain_shift_score(Xc, Xp, cv=5, seed=seed))
+    centroids = {}
+    with rows.guard("cross_domain", "ptbxl_to_chapman_centroid"):
+        centroids = M.rhythm_centroids(Xc, chap.Y, classes)
+        ptb, Xp = _embedded_view(store, weights_id, "ptbxl", "r.split = 'display'")
+        if len(ptb.records):
+            Yp = ptb.Y[:, [classes.index(c) for c in L.RHYTHM_LABELS]]
+            _silhouettes(rows, "ptbxl_display", Xp, Yp, L.RHYTHM_LABELS, L.RHYTHM_LABELS, n_boot, seed)
+            single_p = M.single_labelled_rhythm_mask(Yp, L.RHYTHM_LABELS)
+            rhythm_p = np.where(single_p, M.rhythm_label_of(Yp, L.RHYTHM_LABELS), "")
+            for lab, d in M.cross_domain_distances(Xp, rhythm_p, centroids).items():
+                rows.add("cross_domain", "ptbxl_to_chapman_centroid", d, label=lab)
+            with rows.guard("cross_domain", "share_sr_closer_to_sb"):
+                rows.add("cross_domain", "share_sr_closer_to_sb",
+                         M.share_closer_to(Xp, rhythm_p, centroids, "SR", "SB"))
+            with rows.guard("cross_domain", "domain_auroc"):
+                rows.add("cross_domain", "domain_auroc", M.domain_shift_score(Xc, Xp, cv=5, seed=seed))
     rows.save(store, ["chapman_test", "ptbxl_display", "cross_domain"], ECG_EMBEDDING_METRICS)
     return rows
 

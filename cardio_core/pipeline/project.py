@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..embeddings import load_embeddings
+from ..errors import CardioError
 from ..projections import UMAP_PARAMS, project
 from ..store import Store
 from .data import load_view
@@ -27,7 +28,10 @@ def projection_id(weights_id: str, view: str) -> str:
 def _view_embeddings(store: Store, weights_id: str, view: str):
     keys, blocks = [], []
     for dataset_id, where in VIEWS[view]:
-        recs = load_view(store, dataset_id, where=where).records["record_id"].tolist()
+        try:
+            recs = load_view(store, dataset_id, where=where).records["record_id"].tolist()
+        except CardioError:
+            return [], np.empty((0, 0))  # a dataset of the view is not ingested: no such view
         have, _ = load_embeddings(store, weights_id, dataset_id)
         ids = sorted(set(recs) & set(have))
         if not ids:
