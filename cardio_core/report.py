@@ -325,5 +325,11 @@ def write_report(store, run_id: str, out_dir: str | Path) -> list[Path]:
         path = out_dir / f"{name}.csv"
         df.to_csv(path, index=False)
         written.append(path)
-    written[0].write_text("\n".join(parts), encoding="utf-8")
+    markdown = "\n".join(parts)
+    written[0].write_text(markdown, encoding="utf-8")
+    # the store keeps the report with the run, so it travels with the metrics it was made from
+    with store.write() as con:
+        con.execute("DELETE FROM reports WHERE run_id = ?", [run_id])
+        con.execute("INSERT INTO reports (run_id, out_dir, markdown, tables) VALUES (?, ?, ?, ?)",
+                    [run_id, str(out_dir), markdown, json.dumps({p.stem: str(p) for p in written[1:]})])
     return written

@@ -147,6 +147,10 @@ def test_write_report_markdown_and_csv(store, tmp_path):
     assert df.loc[(df["label"] == "overall") & (df["entry"] == "epoch 20"), "value"].item() == pytest.approx(0.2)
     for p in paths[1:]:
         assert not pd.read_csv(p).empty
+    # the store keeps the report with its run; writing it again replaces it
+    write_report(store, "ecgrun", tmp_path / "out")
+    rows = store.query("SELECT markdown, out_dir FROM reports WHERE run_id = 'ecgrun'")
+    assert len(rows) == 1 and rows[0][0] == md and rows[0][1] == str(tmp_path / "out")
 
 
 def test_cli_writes_report_and_rejects_unknown_run(store, tmp_path):

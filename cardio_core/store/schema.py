@@ -197,6 +197,15 @@ ALTER TABLE jobs ADD COLUMN resume_from TEXT;            -- checkpoint path it s
 ALTER TABLE jobs ADD COLUMN last_checkpoint TEXT;        -- last complete checkpoint the worker registered
 ALTER TABLE jobs ADD COLUMN last_checkpoint_epoch INTEGER;
 """),
+    (3, "reports of runs kept in the store", """
+CREATE TABLE reports (
+    run_id          TEXT PRIMARY KEY,
+    out_dir         TEXT NOT NULL,         -- where report.md and the CSVs were written
+    markdown        TEXT NOT NULL,         -- report.md itself
+    tables          JSON,                  -- table name -> CSV file
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
