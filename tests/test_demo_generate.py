@@ -146,16 +146,20 @@ def test_threaded_callers_get_spawn_workers():
         worker.join()
 
 
-def test_progress_bar_does_not_force_spawn(tmp_path, monkeypatch):
-    # tqdm's monitor thread would turn this (and any later) pool from fork into spawn
-    import multiprocessing
-
-    import cardio_core.demo.generate as generate
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        pytest.skip("fork not available here")
-    used = []
-    real = generate._pool_context
-    monkeypatch.setattr(generate, "_pool_context", lambda: used.append(real().get_start_method()) or real())
-    generate.generate_demo_datasets(tmp_path, size={"chapman": 4, "ptbxl": 2, "acdc": 0}, progress=True)
-    generate.generate_demo_datasets(tmp_path, size={"chapman": 4, "ptbxl": 2, "acdc": 0}, progress=False)
-    assert used == ["fork", "fork"] and threading.active_count() == 1
+def test_progress_bar_does_not_force_spawn(tmp_path):
+    # tqdm's monitor thread would turn this (and any later) pool from fork into spawn. Run in a
+    # fresh interpreter: a pytest worker may already hold threads from earlier tests.
+    script = f"""
+import multiprocessing, threading
+import cardio_core.demo.generate as generate
+assert "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+used = []
+real = generate._pool_context
+generate._pool_context = lambda: used.append(real().get_start_method()) or real()
+generate.generate_demo_datasets({str(tmp_path)!r}, size={{"chapman": 4, "ptbxl": 2, "acdc": 0}}, progress=True)
+generate.generate_demo_datasets({str(tmp_path)!r}, size={{"chapman": 4, "ptbxl": 2, "acdc": 0}}, progress=False)
+print(used, threading.active_count())
+assert used == ["fork", "fork"] and threading.active_count() == 1, (used, threading.active_count())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
