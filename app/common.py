@@ -73,6 +73,10 @@ def available_views(db_path: str, weights_id: str) -> list[str]:
     return views.available_views(_store(db_path), weights_id)
 
 
+def weights_with_view(db_path: str, view: str) -> set[str]:
+    return views.weights_with_view(_store(db_path), view)
+
+
 @st.cache_data(ttl=300, show_spinner=False, max_entries=32)
 def points(db_path: str, weights_id: str, view: str) -> pd.DataFrame:
     return views.projection_points(_store(db_path), weights_id, view)

@@ -122,6 +122,11 @@ def available_views(store, weights_id: str) -> list[str]:
     return [v for v in VIEWS if v in {r[0] for r in rows}]
 
 
+def weights_with_view(store, view: str) -> set[str]:
+    """Every weights id that has a projection for `view` (one query, for pickers over many checkpoints)."""
+    return {r[0] for r in store.query("SELECT DISTINCT weights_id FROM projections WHERE view = ?", [view])}
+
+
 def run_checkpoints(store, run_id: str) -> pd.DataFrame:
     return store.query_df("SELECT weights_id, epoch, step, fold, val_metrics FROM checkpoints WHERE run_id = ? "
                           "ORDER BY epoch", [run_id])

@@ -71,11 +71,18 @@ if picked:
         common.selection_summary_block(pb, sel_b, key="compare")
 
 st.subheader("Epoch evolution")
-runs = weights.dropna(subset=["run_id"])["run_id"].unique().tolist() if "run_id" in weights else []
+# Runs with a checkpoint projected in this view (an ECG view lists no CMR run); B's own run first.
+in_view = projected[projected["weights_id"].isin(common.weights_with_view(db, view))]
+runs = in_view.dropna(subset=["run_id"])["run_id"].unique().tolist() if "run_id" in in_view else []
+run_of_b = weights.loc[weights["weights_id"] == b, "run_id"].dropna().tolist() if "run_id" in weights else []
+if run_of_b and run_of_b[0] in runs:
+    runs = [run_of_b[0]] + [r for r in runs if r != run_of_b[0]]
 if not runs:
-    st.caption("No run with checkpoints yet.")
+    st.caption("No run has a checkpoint projected in this view yet.")
 else:
     state.init_widget("cmp_run", "run", runs[0], choices=runs)
+    if st.session_state["cmp_run"] not in runs:
+        st.session_state["cmp_run"] = runs[0]
     run = st.selectbox("Run", runs, key="cmp_run")
     ckpts = common.run_checkpoints(db, run)
     ckpts = ckpts[ckpts["weights_id"].isin(projected["weights_id"])]

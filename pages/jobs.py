@@ -196,6 +196,17 @@ def eta_text(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
+def progress_text(row) -> str:
+    """'40% · ETA 9m 00s · epoch 4/10': the stage says what a job at 100% still does (embeddings, UMAP, metrics)."""
+    text = f"{row.progress:.0%}"
+    if row.status == "succeeded":
+        return text
+    if row.progress < 1 and eta_text(row.eta_s):
+        text += f" · ETA {eta_text(row.eta_s)}"
+    stage = str(getattr(row, "stage", "") or "")
+    return text + (f" · {stage[:120]}" if stage else "")
+
+
 @st.fragment(run_every=3)
 def live_jobs():
     if LocalRunner is not None:
@@ -215,8 +226,7 @@ def live_jobs():
             c1.markdown(f"**{row.job_id}**  \n{row.kind} · `{row.status}`")
             with c2:
                 if row.status in ("running", "starting", "succeeded"):
-                    st.progress(float(row.progress), text=f"{row.progress:.0%}"
-                                + (f" · ETA {eta_text(row.eta_s)}" if row.status != "succeeded" and eta_text(row.eta_s) else ""))
+                    st.progress(float(row.progress), text=progress_text(row))
                 if row.latest_metrics:
                     st.caption(row.latest_metrics)
                 if row.error and row.status == "failed":

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_fixtures import BASELINE_ID, checkpoint_id, fill_store  # noqa: E402
+from app_fixtures import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fill_store  # noqa: E402
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -128,6 +128,12 @@ def test_jobs_form_validates_fields(monkeypatch, workspace):
     assert any("1..10000" in e.value for e in at.error), [e.value for e in at.error]
 
 
+def test_jobs_table_shows_progress_eta_and_stage(monkeypatch, workspace):
+    at = open_page("jobs", monkeypatch, workspace)
+    texts = " | ".join(str(getattr(e, "proto", e)) for e in at.get("progress"))
+    assert "40% · ETA 9m 00s · train" in texts, texts
+
+
 def test_checkpoint_choice_carries_over_to_other_pages(monkeypatch, workspace):
     at = open_page("explore", monkeypatch, workspace)
     at.selectbox(key="ex_w").set_value(checkpoint_id(5)).run()
@@ -158,3 +164,21 @@ def test_filters_survive_a_change_of_view(monkeypatch, workspace):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="ex_view").value == "acdc" and at.multiselect(key="ex_labels").value == []
     assert n_filtered > 0
+
+
+def test_epoch_evolution_lists_only_runs_projected_in_the_view(monkeypatch, tmp_path):
+    # A CMR run (sorted before the ECG run) must not be offered for the Chapman view, where it has no points.
+    store = fill_store(tmp_path)
+    store.execute("INSERT INTO runs (run_id, modality, dataset_id, parent_weights_id) "
+                  "VALUES ('run-cmr-a', 'cmr', 'acdc', ?)", [CMR_BASELINE_ID])
+    store.execute("INSERT INTO weights (weights_id, modality, name, kind, parent_weights_id) "
+                  "VALUES ('run-cmr-a-e001', 'cmr', 'run-cmr-a epoch 1', 'checkpoint', ?)", [CMR_BASELINE_ID])
+    store.execute("INSERT INTO checkpoints (weights_id, run_id, epoch, step, path) "
+                  "VALUES ('run-cmr-a-e001', 'run-cmr-a', 1, 10, '/nowhere.ckpt')")
+    store.execute("INSERT INTO projections (projection_id, weights_id, view, method) "
+                  "VALUES ('run-cmr-a-e001:acdc', 'run-cmr-a-e001', 'acdc', 'umap')")
+    at = open_page("compare", monkeypatch, tmp_path)
+    assert at.selectbox(key="cmp_view").value == "chapman_test"
+    assert at.selectbox(key="cmp_run").options == [RUN_ID]
+    assert not [c.value for c in at.caption if "No checkpoint" in c.value or "No run" in c.value]
+    assert any(s.key == "cmp_epoch" for s in at.select_slider)
