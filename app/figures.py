@@ -228,9 +228,17 @@ def prevalence_f1_figure(table: pd.DataFrame, fit: dict, review: bool = False) -
         fig.add_trace(go.Scatter(x=xs, y=fit["intercept"] + fit["slope"] * xs, mode="lines", name="least squares",
                                  line=dict(color="#c0392b")))
     fig.update_layout(xaxis_title="prevalence (test split)", yaxis_title="F1", height=420,
-                      title=f"Pearson r = {fit.get('r', float('nan')):.2f} (n = {fit.get('n', 0)})",
+                      title=pearson_title(fit, rows["f1"]),
                       margin=dict(l=10, r=10, t=40, b=10), font=dict(size=16 if review else 12))
     return fig
+
+
+def pearson_title(fit: dict, f1) -> str:
+    r, n = fit.get("r", float("nan")), fit.get("n", 0)
+    if np.isfinite(r):
+        return f"Pearson r = {r:.2f} (n = {n})"
+    why = "F1 is the same for every class" if pd.Series(f1).nunique() <= 1 else "too few classes or constant values"
+    return f"Pearson r undefined: {why} (n = {n})"
 
 
 def fold_accuracy_figure(per_fold: pd.DataFrame, mean: float, se: float, review: bool = False) -> go.Figure:

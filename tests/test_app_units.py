@@ -99,3 +99,14 @@ def test_scatter_marks_multi_labelled_and_hides_ids_in_review():
     facets = facet_figure(pts, "CRBBB", ["SB", "AFIB"])
     titles = [a.text for a in facets.layout.annotations]
     assert "CRBBB + SB (n=1)" in titles and "CRBBB + AFIB (n=0)" in titles
+
+
+def test_prevalence_f1_title_says_why_r_is_undefined():
+    from app.figures import prevalence_f1_figure
+    table = pd.DataFrame({"label": ["SB", "SR", "AFIB", "macro"], "prevalence": [0.3, 0.2, 0.1, np.nan],
+                          "f1": [0.0, 0.0, 0.0, 0.0]})
+    fig = prevalence_f1_figure(table, {"r": float("nan"), "n": 3})
+    assert fig.layout.title.text == "Pearson r undefined: F1 is the same for every class (n = 3)"
+    fig = prevalence_f1_figure(table.assign(f1=[0.9, 0.5, 0.2, 0.5]), {"r": 0.98, "n": 3, "slope": 3.5,
+                                                                       "intercept": -0.1})
+    assert fig.layout.title.text == "Pearson r = 0.98 (n = 3)" and len(fig.data) == 2
