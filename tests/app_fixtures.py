@@ -357,3 +357,28 @@ class RunningApp:
             except Exception:
                 self.process.kill()
         self._log.close()
+
+
+# -- browser helpers (Playwright pages) ---------------------------------------------------------------------
+def settle(page, title: str, *, draw_ms: int = 2500) -> None:
+    """Wait for the page titled `title` to finish its script run, then for WebGL panels to draw."""
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
+    # Streamlit shows a "running" status widget while the script runs; wait until it is gone.
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    page.wait_for_timeout(draw_ms)  # WebGL panels draw after the script ends
+
+
+def assert_no_exception(page, where: str) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{where}: " + " | ".join(b.inner_text()[:300] for b in boxes.all())
+
+
+def box_select(page, chart, frac_x: float = 0.6, frac_y: float = 0.7) -> None:
+    """Drag a box-selection over the top-left part of a Plotly chart."""
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Box Select"]').first.click()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * frac_x, box["y"] + box["height"] * frac_y, steps=15)
+    page.mouse.up()

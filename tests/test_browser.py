@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_fixtures import RunningApp, fill_store  # noqa: E402
+from app_fixtures import RunningApp, assert_no_exception, box_select, fill_store, settle  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,18 +45,6 @@ def page(app_url):
         browser.close()
 
 
-def settle(page, title: str) -> None:
-    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
-    # Streamlit shows a "running" status widget while the script runs; wait until it is gone.
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-    page.wait_for_timeout(2500)  # WebGL panels draw after the script ends
-
-
-def assert_no_exception(page, where: str) -> None:
-    boxes = page.locator('[data-testid="stException"]')
-    assert boxes.count() == 0, f"{where}: " + " | ".join(b.inner_text()[:300] for b in boxes.all())
-
-
 def test_every_page_opens_without_exception(page, app_url):
     for path, title in PAGES.items():
         page.goto(f"{app_url}/{path}")
@@ -68,12 +56,7 @@ def test_every_page_opens_without_exception(page, app_url):
 def test_box_selection_and_shared_link(page, app_url):
     page.goto(f"{app_url}/explore")
     settle(page, "Explore")
-    page.locator('.modebar-btn[data-title="Box Select"]').first.click()
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-    page.mouse.move(box["x"] + 5, box["y"] + 5)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=15)
-    page.mouse.up()
+    box_select(page, page.locator(".js-plotly-plot").first)
     summary = page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text=re.compile(r"\d+ selected of"))
     summary.first.wait_for(timeout=30_000)
     n_selected = int(summary.first.inner_text().split()[0])
@@ -132,13 +115,7 @@ def test_compare_shares_a_selection_between_both_views(page, app_url):
     page.goto(f"{app_url}/compare")
     settle(page, "Compare")
     left = page.locator(".js-plotly-plot").first
-    left.hover()
-    left.locator('.modebar-btn[data-title="Box Select"]').click()
-    box = left.locator(".nsewdrag").first.bounding_box()
-    page.mouse.move(box["x"] + 5, box["y"] + 5)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7, steps=15)
-    page.mouse.up()
+    box_select(page, left, 0.7, 0.7)
     caption = page.get_by_text(re.compile(r"\d+ records selected; ringed in both views"))
     caption.first.wait_for(timeout=30_000)
     assert int(caption.first.inner_text().split()[0]) > 0
