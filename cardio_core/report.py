@@ -130,8 +130,9 @@ def _comparison(entries, quantities, fetch) -> pd.DataFrame:
 def _with_ci(m: _Metrics, scope, name, label_of=lambda q: q):
     def fetch(wid, q):
         row = m.get(wid, scope, name, label_of(q)) or {}
+        # n: a label with one record has silhouette 0 by definition, and a [0, 0] interval.
         return {"value": row.get("value", math.nan), "ci_low": row.get("ci_low", math.nan),
-                "ci_high": row.get("ci_high", math.nan)}
+                "ci_high": row.get("ci_high", math.nan), "n": _num((row.get("extra") or {}).get("n"))}
     return fetch
 
 

@@ -36,7 +36,7 @@ def store(tmp_path):
         _run(con, "ecgrun", "ecg", "chapman", "base", [("ecgrun-e0010", 10, None), ("ecgrun-e0020", 20, None)])
         _metric(con, "base", "chapman_test", "silhouette", 0.05, ci=(0.04, 0.06))
         _metric(con, "ecgrun-e0010", "chapman_test", "silhouette", 0.10, ci=(0.08, 0.12))
-        _metric(con, "ecgrun-e0020", "chapman_test", "silhouette", 0.20, ci=(0.18, 0.22))
+        _metric(con, "ecgrun-e0020", "chapman_test", "silhouette", 0.20, ci=(0.18, 0.22), n=431)
         _metric(con, "base", "chapman_test", "silhouette", -0.02, label="SB")
         _metric(con, "ecgrun-e0020", "chapman_test", "silhouette", 0.30, label="SB")
         _metric(con, "base", "ptbxl_display", "silhouette", -0.01)
@@ -88,7 +88,7 @@ def test_ecg_tables_hold_the_stored_numbers_with_change_and_thesis(store):
     sil = t["silhouette_chapman"]
     assert list(sil[sil["label"] == "overall"]["entry"]) == ["baseline", "epoch 10", "epoch 20"]
     last = _row(sil, label="overall", entry="epoch 20")
-    assert last["value"] == pytest.approx(0.20) and last["ci_low"] == pytest.approx(0.18)
+    assert last["value"] == pytest.approx(0.20) and last["ci_low"] == pytest.approx(0.18) and last["n"] == 431
     assert last["change"] == pytest.approx(0.15) and last["pct_change"] == pytest.approx(300.0)
     assert last["thesis"] == THESIS["silhouette_chapman"][1]
     assert _row(sil, label="overall", entry="baseline")["thesis"] == THESIS["silhouette_chapman"][0]
