@@ -24,7 +24,8 @@ from app_fixtures import REPO, RunningApp, assert_no_exception, box_select, sett
 
 from cardio_core.store import Store  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_chain")]
+# `./run test` distributes by file (--dist loadfile), so this module's demo fixture runs once.
+pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
