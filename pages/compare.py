@@ -73,10 +73,9 @@ if picked:
 st.subheader("Epoch evolution")
 # Runs with a checkpoint projected in this view (an ECG view lists no CMR run); B's own run first.
 in_view = projected[projected["weights_id"].isin(common.weights_with_view(db, view))]
-runs = in_view.dropna(subset=["run_id"])["run_id"].unique().tolist() if "run_id" in in_view else []
-run_of_b = weights.loc[weights["weights_id"] == b, "run_id"].dropna().tolist() if "run_id" in weights else []
-if run_of_b and run_of_b[0] in runs:
-    runs = [run_of_b[0]] + [r for r in runs if r != run_of_b[0]]
+runs = in_view["run_id"].dropna().unique().tolist()
+run_of_b = projected.loc[projected["weights_id"] == b, "run_id"].dropna().tolist()
+runs = sorted(runs, key=lambda r: r not in run_of_b)  # stable: B's run first, the rest in order
 if not runs:
     st.caption("No run has a checkpoint projected in this view yet.")
 else:

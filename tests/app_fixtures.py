@@ -382,3 +382,33 @@ def box_select(page, chart, frac_x: float = 0.6, frac_y: float = 0.7) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * frac_x, box["y"] + box["height"] * frac_y, steps=15)
     page.mouse.up()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox (retrying a click that lands during a rerun)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    for _ in range(5):
+        box.locator("input").first.click()
+        try:
+            page.get_by_role("option").filter(has_text=option).first.wait_for(timeout=3_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    page.get_by_role("option").filter(has_text=option).first.click()
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+
+
+def launch_job(page) -> str:
+    """Click the Jobs form's Launch button; the submitted job's id."""
+    page.get_by_role("button", name="Launch").click()
+    message = page.get_by_text("Submitted ", exact=False).first
+    message.wait_for(timeout=30_000)
+    return message.inner_text().split()[1].rstrip(";")
+
+
+def job_card_text(page, job_id: str) -> str:
+    """The text of one job's card in the Jobs page's live table ('' while it is not listed)."""
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    jobs_part = text[text.rfind("Jobs\n"):]
+    at = jobs_part.find(job_id)
+    return jobs_part[at:].split("Log tail")[0] if at >= 0 else ""

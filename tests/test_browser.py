@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_fixtures import RunningApp, assert_no_exception, box_select, fill_store, settle  # noqa: E402
+from app_fixtures import (RunningApp, assert_no_exception, box_select, fill_store, job_card_text,  # noqa: E402
+                          launch_job, settle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -92,17 +93,11 @@ def test_launch_tiny_job_and_see_it_progress(page, app_url):
     page.get_by_role("option", name="sleep", exact=True).click()
     page.get_by_label("Epochs", exact=True).fill("3")
     page.get_by_label("Checkpoint every N epochs", exact=True).fill("1")
-    page.get_by_role("button", name="Launch").click()
-    message = page.get_by_text("Submitted ", exact=False).first
-    message.wait_for(timeout=30_000)
-    job_id = message.inner_text().split()[1].rstrip(";")
+    job_id = launch_job(page)
     deadline = time.monotonic() + 90
     seen = ""
     while time.monotonic() < deadline:  # the fragment refreshes the table every 3 s
-        text = page.locator('[data-testid="stMain"]').inner_text()
-        jobs_part = text[text.rfind("Jobs\n"):]
-        at = jobs_part.find(job_id)
-        seen = jobs_part[at:].split("Log tail")[0] if at >= 0 else ""  # this job's card only
+        seen = job_card_text(page, job_id)
         if "succeeded" in seen:
             break
         page.wait_for_timeout(1000)

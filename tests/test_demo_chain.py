@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_fixtures import REPO, RunningApp, assert_no_exception, box_select, settle  # noqa: E402
+from app_fixtures import (REPO, RunningApp, assert_no_exception, box_select, choose, job_card_text,  # noqa: E402
+                          launch_job, settle)
 
 from cardio_core.store import Store  # noqa: E402
 
@@ -148,20 +149,6 @@ def page(demo_ws):
             browser.close()
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox (retrying a click that lands during a rerun)."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
-    for _ in range(5):
-        box.locator("input").first.click()
-        try:
-            page.get_by_role("option").filter(has_text=option).first.wait_for(timeout=3_000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    page.get_by_role("option").filter(has_text=option).first.click()
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
-
-
 def test_every_page_opens_on_the_demo_workspace(page):
     for path, title in PAGES.items():
         page.goto(f"{page.app_url}/{path}")
@@ -198,10 +185,7 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
     choose(page, "Start from weights", "MDM pre-trained")
     page.get_by_label("Epochs", exact=True).fill("1")
     page.get_by_label("Checkpoint every N epochs", exact=True).fill("1")
-    page.get_by_role("button", name="Launch").click()
-    message = page.get_by_text("Submitted ", exact=False).first
-    message.wait_for(timeout=30_000)
-    job_id = message.inner_text().split()[1].rstrip(";")
+    job_id = launch_job(page)
     spec = store.scalar("SELECT spec FROM jobs WHERE job_id = ?", [job_id])
     spec = json.loads(spec) if isinstance(spec, str) else spec
     assert (spec["kind"], spec["weights"], spec["recipe"], spec["epochs"]) == ("finetune", base, "demo_ecg", 1)
@@ -209,10 +193,7 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
     seen, statuses = "", set()
     deadline = time.monotonic() + 420
     while time.monotonic() < deadline:  # the fragment refreshes the table every 3 s
-        text = page.locator('[data-testid="stMain"]').inner_text()
-        jobs_part = text[text.rfind("Jobs\n"):]
-        at = jobs_part.find(job_id)
-        seen = jobs_part[at:].split("Log tail")[0] if at >= 0 else ""  # this job's card only
+        seen = job_card_text(page, job_id)
         statuses |= {s for s in ("queued", "starting", "running", "succeeded", "failed") if s in seen}
         if "running" in seen and re.search(r"\b\d+%", seen):
             page.screenshot(path=str(ARTIFACTS / "demo-jobs-running.png"), full_page=True)
