@@ -56,7 +56,8 @@ def workspace_summary(store) -> dict[str, pd.DataFrame]:
             "SELECT r.run_id, r.modality, r.dataset_id, r.recipe, count(c.weights_id) AS checkpoints, "
             "max(c.epoch) AS last_epoch, r.created_at FROM runs r LEFT JOIN checkpoints c USING (run_id) "
             "GROUP BY ALL ORDER BY r.created_at DESC").df()
-        jobs = con.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status").df()
+        jobs = con.execute("SELECT status, count(*) AS n, bool_or(kind = 'demo') AS has_demo FROM jobs "
+                           "GROUP BY status").df()
         problems = con.execute("SELECT dataset_id, stage, count(*) AS n FROM problems GROUP BY ALL ORDER BY n DESC").df()
         n_projections = con.execute("SELECT count(*) FROM projections").fetchone()[0]
         n_metrics = con.execute("SELECT count(DISTINCT weights_id) FROM metrics").fetchone()[0]
@@ -69,7 +70,12 @@ def next_steps(summary: dict[str, pd.DataFrame], weights_files: Iterable[str] = 
     """Plain-language next steps for a newcomer, from a workspace_summary()."""
     steps = []
     jobs = dict(zip(summary["jobs"]["status"], summary["jobs"]["n"])) if len(summary["jobs"]) else {}
-    if summary["datasets"].empty:
+    active = summary["jobs"][summary["jobs"]["status"].isin(["running", "starting", "queued"])] \
+        if len(summary["jobs"]) else summary["jobs"]
+    if summary["datasets"].empty and "has_demo" in active and active["has_demo"].any():
+        steps.append("The demo job is generating and ingesting the demo data (see In progress); "
+                     "the pages fill as it goes.")
+    elif summary["datasets"].empty:
         steps.append("No dataset yet: run `cardio setup` (demo data) or `cardio ingest chapman PATH`.")
     elif summary["datasets"]["is_demo"].any():
         steps.append("Showing demo data. Set CARDIO_CHAPMAN_DIR / CARDIO_PTBXL_DIR / CARDIO_ACDC_DIR to use real data.")

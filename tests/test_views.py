@@ -120,6 +120,14 @@ def test_workspace_summary_and_next_steps(store, tmp_path):
     assert any("No dataset" in s for s in views.next_steps(empty))
 
 
+def test_next_steps_while_the_first_demo_job_prepares_the_data(tmp_path):
+    # The app's first start queues the demo job: the Overview must not ask the user to run `cardio setup`.
+    empty = fill_store.__globals__["Store"](tmp_path / "empty.duckdb")
+    empty.execute("INSERT INTO jobs (job_id, kind, spec, status) VALUES ('demo-1', 'demo', '{}', 'running')")
+    steps = " ".join(views.next_steps(views.workspace_summary(empty)))
+    assert "demo job is generating" in steps and "cardio setup" not in steps
+
+
 def test_jobs_progress_and_log_tail(store, tmp_path):
     ws_root = Path(store.db_path).parent
     jobs = views.jobs_table(store, ws_root / "runs").set_index("job_id")
