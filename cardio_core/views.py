@@ -66,13 +66,17 @@ def workspace_summary(store) -> dict[str, pd.DataFrame]:
             "counts": counts}
 
 
+def demo_job_active(summary: dict[str, pd.DataFrame]) -> bool:
+    """Whether a demo job is queued or running (it generates and ingests the demo data first)."""
+    jobs = summary["jobs"]
+    return bool(len(jobs) and jobs.loc[jobs["status"].isin(["queued", "starting", "running"]), "has_demo"].any())
+
+
 def next_steps(summary: dict[str, pd.DataFrame], weights_files: Iterable[str] = ()) -> list[str]:
     """Plain-language next steps for a newcomer, from a workspace_summary()."""
     steps = []
     jobs = dict(zip(summary["jobs"]["status"], summary["jobs"]["n"])) if len(summary["jobs"]) else {}
-    active = summary["jobs"][summary["jobs"]["status"].isin(["running", "starting", "queued"])] \
-        if len(summary["jobs"]) else summary["jobs"]
-    if summary["datasets"].empty and "has_demo" in active and active["has_demo"].any():
+    if summary["datasets"].empty and demo_job_active(summary):
         steps.append("The demo job is generating and ingesting the demo data (see In progress); "
                      "the pages fill as it goes.")
     elif summary["datasets"].empty:

@@ -42,7 +42,9 @@ c4.metric("Jobs running", int(jobs.get("running", 0)), help=f"queued: {int(jobs.
 left, right = st.columns(2)
 with left:
     st.subheader("Datasets")
-    if summary["datasets"].empty:
+    if summary["datasets"].empty and views.demo_job_active(summary):
+        st.info("The demo job is generating and ingesting the demo datasets; they are listed here when ingested.")
+    elif summary["datasets"].empty:
         st.info("No dataset ingested yet. Run `cardio setup` for the demo, or `cardio ingest chapman PATH`.")
     else:
         st.dataframe(summary["datasets"], hide_index=True)

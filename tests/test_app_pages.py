@@ -57,6 +57,15 @@ def test_page_renders_on_empty_workspace(page, monkeypatch, tmp_path):
         assert "No dataset" in all_text(at)
 
 
+def test_overview_while_the_first_demo_job_prepares_the_data(monkeypatch, tmp_path):
+    from cardio_core.config import Workspace
+    from cardio_core.store import Store
+    Store(Workspace(tmp_path).ensure().db_path).execute(
+        "INSERT INTO jobs (job_id, kind, spec, status) VALUES ('demo-1', 'demo', '{}', 'running')")
+    text = all_text(open_page("overview", monkeypatch, tmp_path))
+    assert "demo job is generating and ingesting" in text and "cardio setup" not in text
+
+
 def test_explore_state_round_trips_through_the_url(monkeypatch, workspace):
     at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(5), colour="sex", view="cross_domain")
     assert at.selectbox(key="ex_w").value == checkpoint_id(5)
