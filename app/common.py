@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cardio_core import views
+from cardio_core import queries
 from cardio_core.config import Workspace
 from cardio_core.store.store import Store
+from cardio_core.store import bookmarks as saved_views
+from jobs.runner import start_background_scheduler
 
-from . import state
+from app import state
 
 TTL_S = 15
 
@@ -39,10 +41,6 @@ def store() -> Store:
 @st.cache_resource(show_spinner=False)
 def _scheduler(root: str) -> bool:
     """One background thread per app process that starts queued jobs and reaps dead ones."""
-    try:
-        from jobs.runner import start_background_scheduler
-    except ImportError:
-        return False
     start_background_scheduler(Workspace(Path(root)))
     return True
 
@@ -60,66 +58,66 @@ def db() -> str:
 # -- cached queries: the first argument is the database path, so workspaces never share entries -----------
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def summary(db_path: str) -> dict[str, pd.DataFrame]:
-    return views.workspace_summary(_store(db_path))
+    return queries.workspace_summary(_store(db_path))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def weights(db_path: str, modality: str | None = None) -> pd.DataFrame:
-    return views.list_weights(_store(db_path), modality)
+    return queries.list_weights(_store(db_path), modality)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def available_views(db_path: str, weights_id: str) -> list[str]:
-    return views.available_views(_store(db_path), weights_id)
+    return queries.available_views(_store(db_path), weights_id)
 
 
 def weights_with_view(db_path: str, view: str) -> set[str]:
-    return views.weights_with_view(_store(db_path), view)
+    return queries.weights_with_view(_store(db_path), view)
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=32)
 def points(db_path: str, weights_id: str, view: str) -> pd.DataFrame:
-    return views.projection_points(_store(db_path), weights_id, view)
+    return queries.projection_points(_store(db_path), weights_id, view)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def silhouettes(db_path: str, a: str, b: str, scope: str) -> pd.DataFrame:
-    return views.silhouette_comparison(_store(db_path), a, b, scope)
+    return queries.silhouette_comparison(_store(db_path), a, b, scope)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def centroids(db_path: str, ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    return views.centroid_tables(_store(db_path), ids)
+    return queries.centroid_tables(_store(db_path), ids)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def probes(db_path: str, run_id: str, baseline_id: str | None) -> pd.DataFrame:
-    return views.probe_trend(_store(db_path), run_id, baseline_id)
+    return queries.probe_trend(_store(db_path), run_id, baseline_id)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def run_checkpoints(db_path: str, run_id: str) -> pd.DataFrame:
-    return views.run_checkpoints(_store(db_path), run_id)
+    return queries.run_checkpoints(_store(db_path), run_id)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def per_class(db_path: str, weights_id: str) -> pd.DataFrame:
-    return views.per_class_table(_store(db_path), weights_id)
+    return queries.per_class_table(_store(db_path), weights_id)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def acdc(db_path: str, weights_id: str) -> dict:
-    return views.acdc_folds(_store(db_path), weights_id)
+    return queries.acdc_folds(_store(db_path), weights_id)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def thesis(db_path: str, baseline_id: str | None, finetuned_id: str | None) -> pd.DataFrame:
-    return views.thesis_side_by_side(_store(db_path), baseline_id, finetuned_id)
+    return queries.thesis_side_by_side(_store(db_path), baseline_id, finetuned_id)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
 def bookmarks(db_path: str) -> pd.DataFrame:
-    return views.list_bookmarks(_store(db_path))
+    return saved_views.list_bookmarks(_store(db_path))
 
 
 # -- review mode ----------------------------------------------------------------------------------------------
@@ -146,7 +144,7 @@ def show_table(df: pd.DataFrame, name: str, *, key: str, review: bool | None = N
     """A table with a CSV download; de-identified in review mode."""
     review = review_mode() if review is None else review
     if review:
-        df = views.deidentify(df)
+        df = queries.deidentify(df)
     st.dataframe(df, hide_index=True, **kwargs)
     st.download_button(f"Download {name} (CSV)", df.to_csv(index=False).encode(), file_name=f"{name}.csv",
                        mime="text/csv", key=f"csv-{key}", on_click="ignore")
@@ -225,8 +223,30 @@ def event_selection(event) -> dict | None:
     return regions if (regions["box"] or regions["lasso"] or regions["positions"]) else None
 
 
+_NO_CHANGE = object()
+
+
+def new_chart_selection(chart_key: str):
+    """The regions of the chart's selection if the user changed it since the last rerun, else NO_CHANGE.
+
+    Only a change of the chart's own selection counts: its first, empty state (a fresh
+    page, a shared link) must not erase a selection that came from the URL or the other chart.
+    """
+    event = st.session_state.get(chart_key)
+    if event is None:
+        return _NO_CHANGE
+    regions = event_selection(event)
+    changed = regions != st.session_state.get(f"{chart_key}_last")
+    st.session_state[f"{chart_key}_last"] = regions
+    return regions if changed else _NO_CHANGE
+
+
+def selection_changed(result) -> bool:
+    return result is not _NO_CHANGE
+
+
 def selection_mask(pts: pd.DataFrame, regions: dict | None) -> np.ndarray:
-    mask = views.selection_mask(pts, regions)
+    mask = queries.selection_mask(pts, regions)
     if regions and not (regions.get("box") or regions.get("lasso")):
         for p in regions.get("positions", []):  # a plain click: the points themselves
             if 0 <= p < len(mask):
@@ -241,7 +261,7 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) ->
         return
     review = review_mode()
     st.markdown(f"**{int(mask.sum())} selected** of {len(pts)} shown records.")
-    summary = views.selection_summary(pts, mask)
+    summary = queries.selection_summary(pts, mask)
     c1, c2 = st.columns([3, 2])
     with c1:
         st.caption("Label enrichment: share in the selection / share in the rest")
@@ -253,15 +273,15 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) ->
             demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
         st.caption("Selection vs rest")
         st.dataframe(demo.style.format(precision=2), height=120)
-    show_table(views.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
+    show_table(queries.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
 
 
 # -- record preview -------------------------------------------------------------------------------------------
 def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
-    from cardio_core.ecg_paper import cmr_frames_figure, ecg_paper_figure
+    from app.ecg_paper import cmr_frames_figure, ecg_paper_figure
 
     ws = workspace()
-    info = views.record_info(store(), dataset_id, record_id)
+    info = queries.record_info(store(), dataset_id, record_id)
     if info is None:
         st.warning(f"No record {record_id!r} in {dataset_id}.")
         return
@@ -276,10 +296,7 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
                                      key=f"which-{key}") or "preprocessed"
         st.caption(f"{name}: {', '.join(info['classes'])}")
     try:
-        array, fs = views.load_record_signal(store(), info, which, roots)
-    except ImportError:
-        st.info("Raw-signal readers are not installed yet (cardio_core.datasets); showing nothing for 'raw'.")
-        return
+        array, fs = queries.load_record_signal(store(), info, which, roots)
     except Exception as exc:  # a bad file must not break the page: say which file and why
         st.warning(f"Cannot show this record: {exc}")
         return

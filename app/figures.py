@@ -8,7 +8,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from cardio_core.labels import CLASSES, RHYTHM_LABELS
-from cardio_core.views import age_bands, colour_values, has_class
+from cardio_core.queries.points import age_bands, colour_values, has_class
 
 # Fixed colours per rhythm label so every view, checkpoint and page agrees.
 LABEL_COLOURS = {"AFIB": "#d62728", "GSVT": "#ff7f0e", "PACE": "#9467bd", "SB": "#1f77b4", "SR": "#2ca02c",

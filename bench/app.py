@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 
 def build_workspace(root: Path, n_points: int):
-    from app_fixtures import BASELINE_ID, checkpoint_id, fill_many_points, fill_store
+    from app.testing import BASELINE_ID, checkpoint_id, fill_many_points, fill_store
     store = fill_store(root, n_chapman=60, n_ptbxl=20, n_acdc=10, with_jobs=False, with_arrays=False)
     fill_many_points(store, [BASELINE_ID, checkpoint_id(5), checkpoint_id(10)], n_points)
     return store, [checkpoint_id(10), checkpoint_id(5), BASELINE_ID]
@@ -65,7 +64,7 @@ def browser_side(url: str, weights_ids, chromium: str, repeats: int, n_points: i
     sidebar of an open session (Streamlit's own client-side message cache then applies)."""
     from playwright.sync_api import sync_playwright
 
-    from app_fixtures import CMR_BASELINE_ID
+    from app.testing import CMR_BASELINE_ID
 
     received = {"bytes": 0}
 
@@ -157,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
-    from app_fixtures import RunningApp
+    from app.testing import RunningApp
 
     with tempfile.TemporaryDirectory(prefix="cardio-bench-app-") as tmp:
         root = Path(tmp)

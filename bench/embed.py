@@ -1,4 +1,4 @@
-"""Embedding throughput: cardio_core.embeddings.compute_embeddings vs a bare torch loop, same model, same batches.
+"""Embedding throughput: cardio_core.analysis.embeddings.compute_embeddings vs a bare torch loop, same model, same batches.
 
 `python -m bench embed [--n=N] [--batch-size=256] [--repeats=3] [--device=auto] [--threads=0]`
 
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from cardio_core.embeddings import compute_embeddings
+from cardio_core.analysis.embeddings import compute_embeddings
 from cardio_core.models import create_model
 
 CROP = 2500

@@ -23,46 +23,10 @@ TARGET_RECORDS_PER_S = 200
 
 # -- data ----------------------------------------------------------------------------
 
-def _write_chapman_record(folder: Path, name: str, signal_mv: np.ndarray) -> None:
-    """One record in the Chapman layout (MAT v4 `val` int16 + hand-written header), per data_formats.md 1.3."""
-    import scipy.io
-
-    from cardio_core.labels import LEADS
-
-    val = np.round(np.nan_to_num(signal_mv) * 1000).clip(-32767, 32767).astype(np.int16)
-    scipy.io.savemat(folder / f"{name}.mat", {"val": val}, format="4")
-    lines = [f"{name} 12 500 {val.shape[1]}"]
-    for lead, ch in zip(LEADS, val):
-        checksum = int(ch.astype(np.int64).sum()) & 0xFFFF
-        checksum = checksum - 0x10000 if checksum >= 0x8000 else checksum
-        lines.append(f"{name}.mat 16+24 1000/mV 16 0 {int(ch[0])} {checksum} 0 {lead}")
-    lines += ["#Age: 60", "#Sex: Male", "#Dx: 426783006", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
-
-
 def _synthetic_folder(root: Path, n: int, seed: int = 0) -> tuple[Path, str]:
-    fallback_reason = ""
-    try:
-        from cardio_core.demo.generate import generate_demo_datasets
-        out = generate_demo_datasets(root / "demo", size={"chapman": n, "ptbxl": 0, "acdc": 0}, seed=seed)
-        return Path(out["chapman"]), "cardio_core.demo.generate_demo_datasets"
-    except Exception as exc:  # not written yet, or broken: the benchmark still runs
-        fallback_reason = f"; demo generator unavailable: {exc!r}"
-    folder = root / "chapman"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    try:
-        from cardio_core.demo.ecg_synth import synthesize_ecg
-        make = lambda: synthesize_ecg(["SR"], rng)[0]  # noqa: E731
-        how = "cardio_core.demo.ecg_synth + bench writer"
-    except ImportError:
-        t = np.arange(5000) / 500
-        make = lambda: (np.exp(-(((t % 0.8) - 0.4) ** 2) / 2e-4) * rng.uniform(0.3, 1.5, (12, 1))  # noqa: E731
-                        + np.cumsum(rng.normal(0, 0.004, (12, 5000)), axis=1))
-        how = "bench writer (random-walk wander + beats)"
-    for i in range(n):
-        _write_chapman_record(folder, f"JS{i + 1:05d}", make())
-    return folder, how + fallback_reason
+    from cardio_core.demo.generate import generate_demo_datasets
+    out = generate_demo_datasets(root / "demo", size={"chapman": n, "ptbxl": 0, "acdc": 0}, seed=seed)
+    return Path(out["chapman"]), "cardio_core.demo.generate_demo_datasets"
 
 
 # -- workers ---------------------------------------------------------------------------
@@ -70,16 +34,12 @@ def _synthetic_folder(root: Path, n: int, seed: int = 0) -> tuple[Path, str]:
 def _reader(kind: str):
     """Return (name, read(hea_path) -> (signal (12, n), fs))."""
     if kind in ("auto", "project"):
-        try:
-            from cardio_core.datasets.chapman import read_record
+        from cardio_core.data.readers.chapman import read_record
 
-            def read(path):
-                rec = read_record(Path(path))
-                return rec.signal, rec.fs
-            return "cardio_core.datasets.chapman.read_record", read
-        except ImportError:
-            if kind == "project":
-                raise
+        def read(path):
+            rec = read_record(Path(path))
+            return rec.signal, rec.fs
+        return "cardio_core.data.readers.chapman.read_record", read
     import wfdb
 
     def read(path):
@@ -89,14 +49,14 @@ def _reader(kind: str):
 
 
 def _warm_up(reader_kind: str) -> None:
-    from cardio_core.preprocessing.ecg import als_baseline
+    from cardio_core.data.preprocessing.ecg import als_baseline
     als_baseline(np.zeros((2, 16)))     # load the compiled kernel from numba's cache
     _reader(reader_kind)
 
 
 def _read_and_preprocess(paths: list[str], reader_kind: str) -> tuple[int, int, float, float]:
     """Returns (ok, failed, seconds reading, seconds preprocessing, CPU seconds) for one chunk."""
-    from cardio_core.preprocessing.ecg import preprocess_ecg
+    from cardio_core.data.preprocessing.ecg import preprocess_ecg
     _, read = _reader(reader_kind)
     ok = failed = 0
     t_read = t_prep = 0.0
@@ -138,7 +98,7 @@ def _end_to_end(paths: list[str], workers: int, reader_kind: str, chunk: int = 1
 # -- ALS alone -------------------------------------------------------------------------
 
 def _als_comparison(paths: list[str], reader_kind: str, n_records: int) -> dict:
-    from cardio_core.preprocessing.ecg import als_baseline, reference_als
+    from cardio_core.data.preprocessing.ecg import als_baseline, reference_als
 
     _, read = _reader(reader_kind)
     records = []
@@ -162,16 +122,12 @@ def _als_comparison(paths: list[str], reader_kind: str, n_records: int) -> dict:
     t0 = time.perf_counter()
     ref = [np.stack([reference_als(lead) for lead in x]) for x in records]
     t_ref = time.perf_counter() - t0
-    t_pyb = None
-    try:
-        from pybaselines.whittaker import asls   # the library alternative, for the record
-        t0 = time.perf_counter()
-        for x in records:
-            for lead in x:
-                asls(lead, lam=1e7, p=0.3, max_iter=4, tol=-1)   # 5 solves, like n_iter=5
-        t_pyb = time.perf_counter() - t0
-    except ImportError:
-        pass
+    from pybaselines.whittaker import asls   # the library alternative, for the record
+    t0 = time.perf_counter()
+    for x in records:
+        for lead in x:
+            asls(lead, lam=1e7, p=0.3, max_iter=4, tol=-1)   # 5 solves, like n_iter=5
+    t_pyb = time.perf_counter() - t0
     err = max(np.abs(a - b).max() / max(np.abs(x).max(), 1e-12) for a, b, x in zip(ours, ref, records))
     n = len(records)
     return dict(n=n, ours_ms=1e3 * t_ours / n, ref_ms=1e3 * t_ref / n,

@@ -4,7 +4,7 @@
 
 For each size, two fresh Python processes share one new, empty NUMBA_CACHE_DIR: the
 first pays numba's JIT compilation (and fills the cache), the second loads the compiled
-functions from it. Each child times `import umap` and `cardio_core.projections.fit_umap`
+functions from it. Each child times `import umap` and `cardio_core.analysis.projections.fit_umap`
 on synthetic clustered 384-d data; the parent prints them side by side. `--quick` uses
 small sizes for a smoke test.
 """
@@ -33,7 +33,7 @@ def clustered_data(n: int, dim: int, seed: int, n_clusters: int = 10):
 def _child(n: int, dim: int, seed: int) -> None:
     t0 = time.perf_counter()
     import umap  # noqa: F401  (numba compiles or loads umap's jitted functions here and on first call)
-    from cardio_core.projections import UMAP_PARAMS, fit_umap
+    from cardio_core.analysis.projections import UMAP_PARAMS, fit_umap
     t_import = time.perf_counter() - t0
     X = clustered_data(n, dim, seed)
     t1 = time.perf_counter()

@@ -5,6 +5,9 @@ Rows live in the `weights` table. Files dropped into <workspace>/weights/ are fo
 layout (problems go to the problems table with the file named, and the scan goes on).
 Fine-tuned checkpoints are registered by the training job as kind 'checkpoint' with
 their parent; the random-init baseline is kind 'random' and has no file.
+
+`open_weights` is the one way from a weights id to a model: it reads the file once into a
+models.weights.WeightsFile and builds a LoadedEncoder (model, load report, metadata).
 """
 from __future__ import annotations
 
@@ -13,11 +16,10 @@ import json
 import re
 from pathlib import Path
 
-from .config import Workspace
-from .errors import CardioError
-from .store import Store, to_json
-
-WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+from cardio_core.config import Workspace
+from cardio_core.errors import CardioError
+from cardio_core.store import Store, to_json
+from cardio_core.vocabulary import MODALITIES, WEIGHT_SUFFIXES
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -32,20 +34,29 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80] or "weights"
 
 
-def register_weights(store: Store, *, weights_id: str, modality: str, name: str, kind: str,
-                     path: str | None = None, sha256: str | None = None, parent_weights_id: str | None = None,
-                     load_report: dict | None = None) -> str:
-    if kind not in ("released", "pretrained", "random", "checkpoint"):
-        raise ValueError(f"kind must be released|pretrained|random|checkpoint, got {kind!r}")
-    if modality not in ("ecg", "cmr"):
-        raise ValueError(f"modality must be ecg|cmr, got {modality!r}")
-    with store.write() as con:
-        con.execute("DELETE FROM weights WHERE weights_id = ?", [weights_id])
-        con.execute("INSERT INTO weights (weights_id, modality, name, kind, path, sha256, parent_weights_id, "
-                    "load_report) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [weights_id, modality, name, kind, path, sha256, parent_weights_id,
-                     to_json(load_report) if load_report is not None else None])
+WEIGHT_KINDS = ("released", "pretrained", "random", "checkpoint")
+
+
+def write_weights_row(con, *, weights_id: str, modality: str, name: str, kind: str, path: str | None = None,
+                      sha256: str | None = None, parent_weights_id: str | None = None,
+                      load_report: dict | None = None) -> str:
+    """Insert (or replace) a weights row inside the caller's write transaction `con`."""
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"kind must be {'|'.join(WEIGHT_KINDS)}, got {kind!r}")
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be {'|'.join(MODALITIES)}, got {modality!r}")
+    con.execute("DELETE FROM weights WHERE weights_id = ?", [weights_id])
+    con.execute("INSERT INTO weights (weights_id, modality, name, kind, path, sha256, parent_weights_id, "
+                "load_report) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [weights_id, modality, name, kind, path, sha256, parent_weights_id,
+                 to_json(load_report) if load_report is not None else None])
     return weights_id
+
+
+def register_weights(store: Store, **row) -> str:
+    """Register loadable weights (see write_weights_row for the fields), in a transaction of its own."""
+    with store.write() as con:
+        return write_weights_row(con, **row)
 
 
 def get_weights(store: Store, weights_id: str) -> dict:
@@ -56,6 +67,58 @@ def get_weights(store: Store, weights_id: str) -> dict:
     if row.get("load_report"):
         row["load_report"] = json.loads(row["load_report"])
     return row
+
+
+def weights_files(ws: Workspace) -> list[Path]:
+    """The files in <workspace>/weights/ that the catalogue would try to register."""
+    if not ws.weights_dir.is_dir():
+        return []
+    return sorted(p for p in ws.weights_dir.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+
+
+def open_weights(store: Store, weights_id: str, *, seed: int = 0):
+    """Build the model of registered weights with its weights loaded: a models.weights.LoadedEncoder.
+
+    The random baseline is the same network every time (seeded); any other kind reads its file once.
+    """
+    import torch
+    from cardio_core.models.registry import DEFAULT_MODEL, create_model
+    from cardio_core.models.weights import LoadedEncoder, WeightsFile
+    w = get_weights(store, weights_id)
+    if w["kind"] == "random":
+        torch.manual_seed(seed)
+        return LoadedEncoder(model=create_model(DEFAULT_MODEL[w["modality"]]), report=None, source=None)
+    if not w.get("path"):
+        raise CardioError(f"weights {weights_id} have no file to load")
+    source = WeightsFile.read(w["path"])
+    if source.modality != w["modality"]:
+        raise CardioError(f"{w['path']}: holds {source.modality.upper()} weights, registered as {w['modality'].upper()}")
+    return source.build()
+
+
+def default_parent(store: Store, modality: str) -> str:
+    """The newest released or pre-trained weights of a modality, else the random baseline."""
+    row = store.query("SELECT weights_id FROM weights WHERE modality = ? AND kind IN ('released', 'pretrained') "
+                      "ORDER BY kind = 'released' DESC, created_at DESC LIMIT 1", [modality])
+    return row[0][0] if row else ensure_random_weights(store, modality)
+
+
+def resolve_weights(store: Store, ws: Workspace, name: str | None, modality: str) -> str:
+    """A weights id for `name`: a registered id, or a file name in <workspace>/weights/ (registered on
+    first use); None -> default_parent. Raises CardioError naming what was looked for."""
+    if not name:
+        return default_parent(store, modality)
+    if not store.scalar("SELECT count(*) FROM weights WHERE weights_id = ?", [name]):
+        scan_weights_dir(store, ws)
+        row = store.query("SELECT weights_id FROM weights WHERE path = ?", [str(ws.weights_dir / name)])
+        if not row:
+            raise CardioError(f"weights {name!r}: not a registered weights id nor a loadable file in "
+                              f"{ws.weights_dir} (see `cardio problems`)")
+        name = row[0][0]
+    found = get_weights(store, name)["modality"]
+    if found != modality:
+        raise CardioError(f"weights {name!r} are {found.upper()} weights; this job needs {modality.upper()} weights")
+    return name
 
 
 def ensure_random_weights(store: Store, modality: str) -> str:
@@ -69,13 +132,11 @@ def ensure_random_weights(store: Store, modality: str) -> str:
 
 def scan_weights_dir(store: Store, ws: Workspace) -> list[str]:
     """Register every new weights file in <workspace>/weights/. Returns the registered ids."""
-    from .models.weights import inspect_checkpoint  # noqa: WPS433 (torch is imported lazily)
+    from cardio_core.models.weights import inspect_checkpoint  # torch is imported only when scanning
     ws.weights_dir.mkdir(parents=True, exist_ok=True)
     known = {r[0]: r[1] for r in store.query("SELECT path, sha256 FROM weights WHERE path IS NOT NULL")}
     registered = []
-    for path in sorted(ws.weights_dir.iterdir()):
-        if not path.is_file() or path.suffix not in WEIGHT_SUFFIXES:
-            continue
+    for path in weights_files(ws):
         digest = sha256_file(path)
         if known.get(str(path)) == digest:
             continue

@@ -24,3 +24,15 @@ class DatasetError(CardioError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ParameterError(CardioError):
+    """A run parameter (a recipe value, an option of a job) is invalid: names the field and what is allowed.
+
+    Job specs raise their subclass `jobs.spec.SpecError`, which also names the spec file.
+    """
+
+    def __init__(self, field_name: str, problem: str):
+        self.field = field_name
+        self.problem = problem
+        super().__init__(f"{field_name}: {problem}")

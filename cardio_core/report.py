@@ -2,7 +2,7 @@
 
 Every table compares the run's baseline (runs.parent_weights_id) with each of its
 checkpoints (for CMR, the per-epoch entries across folds), and puts the thesis's
-published numbers (method.md §6, `views.THESIS`) beside ours. The numbers are read from
+published numbers (method.md §6, `metrics.thesis.THESIS`) beside ours. The numbers are read from
 the `metrics` table only; nothing is recomputed except fold means of per-fold values
 that evaluate.py stores per fold only. A metric that is not stored shows as '—' in the
 Markdown and as an empty cell in the CSV.
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import labels as L
-from .errors import CardioError
-from .views import THESIS
+from cardio_core import labels as L
+from cardio_core.errors import CardioError
+from cardio_core.metrics.summary import fold_summary, percent_change
+from cardio_core.metrics.thesis import THESIS
 
 MISSING = "—"
 
@@ -71,9 +72,7 @@ def _num(x) -> float:
 
 
 def _change(value: float, base: float) -> tuple[float, float]:
-    change = value - base
-    pct = change / abs(base) * 100.0 if base and not math.isnan(base) else math.nan
-    return change, pct
+    return value - base, percent_change(value, base)
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -225,9 +224,8 @@ def _fold_summary(m: _Metrics, wid, name, label) -> dict:
         return {"value": row["value"], "sd": _num(row["extra"].get("sd")), "n_folds": len(per_fold) or math.nan}
     if not per_fold:
         return {"value": math.nan, "sd": math.nan, "n_folds": math.nan}
-    vals = np.array(list(per_fold.values()))
-    return {"value": float(vals.mean()), "sd": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan,
-            "n_folds": len(vals)}
+    summary = fold_summary(list(per_fold.values()))
+    return {"value": summary.mean, "sd": summary.sd, "n_folds": summary.n}
 
 
 def cmr_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:

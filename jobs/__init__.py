@@ -2,10 +2,10 @@
 
 Importing this package is cheap (no torch); job kinds are imported by the worker.
 """
-from .progress import read_progress
-from .registry import get_kind, register_kind
-from .runner import JobError, LocalRunner, run_scheduler, start_background_scheduler
-from .spec import JobSpec, SpecError
+from jobs.progress import read_progress
+from jobs.kinds import KINDS, JobKind, get_kind
+from jobs.runner import JobError, LocalRunner, run_scheduler, start_background_scheduler
+from jobs.spec import JobSpec, SpecError
 
-__all__ = ["JobSpec", "SpecError", "JobError", "LocalRunner", "register_kind", "get_kind", "read_progress",
+__all__ = ["JobSpec", "SpecError", "JobError", "LocalRunner", "KINDS", "JobKind", "get_kind", "read_progress",
            "run_scheduler", "start_background_scheduler"]

@@ -118,6 +118,35 @@ class ProgressWriter:
         self._dirty = False
 
 
+def progress_fraction(progress: dict[str, Any] | None) -> float:
+    """The job's fraction done (0..1) from a progress record: its `fraction`, else epochs or steps done."""
+    progress = progress or {}
+    if progress.get("fraction") is not None:
+        return float(min(1.0, max(0.0, progress["fraction"])))
+    for done, total in (("epoch", "total_epochs"), ("step", "total_steps"), ("epoch", "epochs")):
+        if progress.get(done) is not None and progress.get(total):
+            return float(min(1.0, progress[done] / progress[total]))
+    return 0.0
+
+
+def log_tail(path: str | Path | None, n_lines: int = 20, *, roots=None, max_bytes: int = 64_000) -> str:
+    """The last `n_lines` non-empty lines of a job log ('' when missing). With `roots`, a log that does
+    not lie under one of them is not read (the app shows only workspace files)."""
+    if not path:
+        return ""
+    p = Path(path).resolve()
+    if roots is not None and not any(p.is_relative_to(Path(r).resolve()) for r in roots):
+        return f"(log {p} is outside the workspace; not shown)"
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return "\n".join(lines[-n_lines:])
+
+
 def read_progress(job_dir: str | Path) -> dict[str, Any] | None:
     """The job's last progress record, or None if it has not reported any yet."""
     path = Path(job_dir) / PROGRESS_FILE

@@ -40,15 +40,17 @@ from typing import Any
 from cardio_core.config import Workspace
 from cardio_core.errors import CardioError
 from cardio_core.store import Store, StoreBusy
+from cardio_core.vocabulary import FINAL_STATUSES, JOB_STATUSES, RUNNING_STATUSES
 
-from .progress import read_progress
-from .spec import JobSpec, SpecError
+from jobs.progress import log_tail, read_progress
+from jobs.spec import JobSpec, SpecError
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("starting", "running")
-FINAL = ("succeeded", "failed", "cancelled")
-STATUSES = ("queued", *ACTIVE, *FINAL)
+# A job with a worker process (or one being started); queued jobs have none yet.
+RUNNING = RUNNING_STATUSES
+FINAL = FINAL_STATUSES
+STATUSES = JOB_STATUSES
 LOG_FILE = "job.log"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,16 +172,7 @@ def _describe_exit(returncode: int | None, pid: int, state: str) -> str:
 
 
 def _last_log_line(log_path: str | None) -> str | None:
-    if not log_path:
-        return None
-    try:
-        with open(log_path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = [ln.strip() for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return None
-    return lines[-1][:300] if lines else None
+    return log_tail(log_path, 1, max_bytes=4096).strip()[:300] or None
 
 
 # -- the runner --------------------------------------------------------------------------
@@ -211,15 +204,8 @@ class LocalRunner:
     def submit(self, spec: JobSpec | dict, *, start: bool = True, resume_of: str | None = None,
                resume_from: str | None = None, launcher: str = "local") -> str:
         """Queue a job; with start=True also run one scheduler step. Returns the job id."""
-        from .registry import KindError, check_kind
-
         spec = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
-        spec.validate()
-        try:
-            # Fail here, not later in the worker; the kind's module is not imported (torch stays out).
-            check_kind(spec.kind)
-        except KindError as exc:
-            raise SpecError("kind", str(exc)) from None
+        spec.validate()  # the kind is checked against jobs.kinds there, once
         if launcher not in ("local", "slurm"):
             raise ValueError(f"launcher: must be local or slurm, got {launcher!r}")
         job_id = new_job_id(spec.kind)
@@ -280,7 +266,7 @@ class LocalRunner:
                     del _PROCESSES[job_id]
         rows = self.store.query(
             "SELECT job_id, status, pid, pgid, host, claimed_at_s, cancel_requested_at_s, log_path FROM jobs "
-            "WHERE launcher = 'local' AND status IN ('starting', 'running')")
+            "WHERE launcher = 'local' AND list_contains(?, status)", [list(RUNNING)])
         ended = []
         for job_id, status, pid, pgid, host, claimed_at, cancel_at, log_path in rows:
             if host and host != self.host:
@@ -314,13 +300,13 @@ class LocalRunner:
         return ended
 
     def _is_active(self, job_id: str) -> bool:
-        return self.store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) in ACTIVE
+        return self.store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) in RUNNING
 
     def _mark_ended(self, job_id: str, returncode: int | None, reason: str, log_path: str | None) -> bool:
         progress = read_progress(self.job_dir(job_id)) or {}
         with self.store.write() as con:
             row = con.execute("SELECT status, cancel_requested_at_s FROM jobs WHERE job_id = ?", [job_id]).fetchone()
-            if row is None or row[0] not in ACTIVE:
+            if row is None or row[0] not in RUNNING:
                 return False  # the worker recorded its own end in the meantime
             if progress.get("status") in FINAL:
                 # It finished but died before telling the store.
@@ -338,8 +324,8 @@ class LocalRunner:
     def _start_queued(self) -> list[str]:
         claimed: list[tuple[str, int | None]] = []
         with self.store.write() as con:
-            active = con.execute("SELECT gpu FROM jobs WHERE launcher = 'local' AND status IN ('starting', 'running')"
-                                 ).fetchall()
+            active = con.execute("SELECT gpu FROM jobs WHERE launcher = 'local' AND list_contains(?, status)",
+                                 [list(RUNNING)]).fetchall()
             free = self.max_concurrent - len(active)
             if free <= 0:
                 return []
@@ -420,7 +406,7 @@ class LocalRunner:
             if slurm_job_id and shutil.which("scancel"):
                 subprocess.run(["scancel", str(slurm_job_id)], check=False, timeout=30)
             return status
-        if status in ACTIVE and pid and (not host or host == self.host) and process_state(pid, job_id) == "alive":
+        if status in RUNNING and pid and (not host or host == self.host) and process_state(pid, job_id) == "alive":
             _signal_group(pgid or pid, signal.SIGTERM)
             self._terminated.add(job_id)
         if wait and status not in FINAL:

@@ -20,8 +20,8 @@ from pathlib import Path
 from cardio_core.config import Workspace
 from cardio_core.errors import CardioError
 
-from .runner import LOG_FILE, PROJECT_ROOT, JobError, LocalRunner
-from .spec import JobSpec
+from jobs.runner import LOG_FILE, PROJECT_ROOT, JobError, LocalRunner
+from jobs.spec import JobSpec
 
 SCRIPT_FILE = "job.sbatch"
 _SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,+-]{1,100}$")

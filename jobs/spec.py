@@ -15,14 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cardio_core.errors import CardioError
+from cardio_core.errors import ParameterError
+from cardio_core.vocabulary import MODALITIES, MODALITY_DATASETS
 
-KINDS = ("finetune", "pretrain", "embed", "project", "metrics", "demo", "sleep")
-# Kinds that train or embed with an encoder, and so need to know which one.
-MODEL_KINDS = ("finetune", "pretrain", "embed")
-TRAINING_KINDS = ("finetune", "pretrain")
-MODALITIES = ("ecg", "cmr")
-DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ("acdc",)}
+from jobs.kinds import KINDS
+
 DEVICES = ("cpu", "cuda", "auto")
 MAX_EPOCHS = 10_000
 N_FOLDS = 5
@@ -32,15 +29,17 @@ DEFAULT_CHECKPOINT_EVERY = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
-class SpecError(CardioError):
+class SpecError(ParameterError):
     """An invalid job spec: names the field (and the file, when read from one)."""
 
     def __init__(self, field_name: str, problem: str, path: str | Path | None = None):
-        self.field = field_name
-        self.problem = problem
+        super().__init__(field_name, problem)
         self.path = None if path is None else str(path)
-        prefix = f"{self.path}: " if self.path else ""
-        super().__init__(f"{prefix}{field_name}: {problem}")
+        if self.path:
+            self.args = (f"{self.path}: {field_name}: {problem}",)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
 
 
 def _is_int(value: Any) -> bool:
@@ -99,18 +98,23 @@ class JobSpec:
         self.validate()
 
     def validate(self) -> "JobSpec":
-        from .registry import kind_names
-        known = kind_names()
-        if not isinstance(self.kind, str) or self.kind not in known:
-            raise SpecError("kind", f"must be one of {', '.join(known)}, got {self.kind!r}")
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise SpecError("kind", f"must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        kind = KINDS[self.kind]
         if self.modality is not None:
             _check_choice("modality", self.modality, MODALITIES)
-        elif self.kind in MODEL_KINDS:
+        elif kind.needs_modality:
             raise SpecError("modality", f"is required for a {self.kind} job (one of {', '.join(MODALITIES)})")
         if self.dataset is not None:
-            allowed = DATASETS[self.modality] if self.modality else tuple(d for ds in DATASETS.values() for d in ds)
-            _check_choice("dataset", self.dataset, allowed)
-        elif self.kind in TRAINING_KINDS:
+            known = MODALITY_DATASETS[self.modality] if self.modality else tuple(
+                d for ds in MODALITY_DATASETS.values() for d in ds)
+            _check_choice("dataset", self.dataset, known)
+            allowed = kind.datasets.get(self.modality, ()) if kind.datasets is not None and self.modality else None
+            if allowed is not None and self.dataset not in allowed:
+                what = f"{self.kind} {self.modality.upper()} jobs"
+                raise SpecError("dataset", f"{what} use {', '.join(allowed)}; {self.dataset} is not one of them"
+                                if allowed else f"there are no {what}")
+        elif kind.trains:
             raise SpecError("dataset", f"is required for a {self.kind} job")
         if self.weights is not None:
             _check_name("weights", self.weights, "a weights id or a file name in the workspace weights/ folder")
@@ -119,7 +123,7 @@ class JobSpec:
         _check_json_dict("overrides", self.overrides)
         _check_json_dict("params", self.params)
         if self.epochs is None:
-            if self.kind in TRAINING_KINDS:
+            if kind.trains:
                 raise SpecError("epochs", f"is required for a {self.kind} job (an integer in 1..{MAX_EPOCHS})")
         else:
             _check_int("epochs", self.epochs, 1, MAX_EPOCHS)

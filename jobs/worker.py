@@ -23,12 +23,10 @@ from typing import Any
 
 from cardio_core.config import Workspace
 from cardio_core.store import Store
+from cardio_core.vocabulary import RUNNING_STATUSES
 
-from .progress import ProgressWriter, atomic_write_text
-from .spec import JobSpec, SpecError
-
-ACTIVE = ("starting", "running")
-FINAL = ("succeeded", "failed", "cancelled")
+from jobs.progress import ProgressWriter, atomic_write_text
+from jobs.spec import JobSpec
 
 
 def is_global_zero() -> bool:
@@ -95,19 +93,6 @@ class JobContext:
         return path
 
     # -- helpers for kinds -----------------------------------------------------------
-    def resolve_weights(self) -> Path | None:
-        """The weights file the spec names: a weights_id in the store, or a file in weights/."""
-        name = self.spec.weights
-        if name is None:
-            return None
-        row = self.store.query("SELECT path FROM weights WHERE weights_id = ?", [name])
-        if row and row[0][0]:
-            return Path(row[0][0])
-        candidate = self.workspace.weights_dir / name
-        if candidate.is_file():
-            return candidate
-        raise SpecError("weights", f"no weights with id {name!r} in the store and no file {candidate}")
-
     def trainer_kwargs(self) -> dict[str, Any]:
         """Lightning Trainer arguments for where this job runs (one local GPU, or DDP under SLURM)."""
         accelerator = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}[self.spec.device]
@@ -137,8 +122,8 @@ def _claim(store: Store, job_id: str) -> bool:
 def _finish(store: Store, job_id: str, status: str, error: str | None, exit_code: int) -> None:
     with store.write() as con:
         con.execute("UPDATE jobs SET status = ?, error = ?, exit_code = ?, finished_at = current_timestamp "
-                    "WHERE job_id = ? AND status IN ('starting', 'running')",
-                    [status, error, exit_code, job_id])
+                    "WHERE job_id = ? AND list_contains(?, status)",
+                    [status, error, exit_code, job_id, list(RUNNING_STATUSES)])
 
 
 def _setup_logging(job_id: str, rank_zero: bool) -> logging.Logger:
@@ -182,8 +167,8 @@ def run_job(job_id: str, workspace: Workspace) -> str:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
-        from .registry import get_kind
-        fn = get_kind(kind)
+        from jobs.kinds import get_kind
+        fn = get_kind(kind).resolve()
         result = fn(spec, ctx)
     except BaseException as exc:  # noqa: BLE001 - every way out must be recorded
         if ctx is not None and ctx.should_stop() and isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import common, state
 from app.figures import category_colours, padded_ranges, probe_figure, scatter_figure, silhouette_bars
-from cardio_core import views
+from cardio_core import queries
 
 st.title("Compare")
 db = common.db()
@@ -18,7 +18,7 @@ if projected.empty:
 
 finetuned = common.default_finetuned(projected)
 c1, c2, c3 = st.columns(3)
-a = common.weights_picker("Left (A)", "cmp_a", "base", projected, views.baseline_for(projected, finetuned),
+a = common.weights_picker("Left (A)", "cmp_a", "base", projected, queries.baseline_for(projected, finetuned),
                           container=c1)
 b = common.weights_picker("Right (B)", "cmp_b", "w", projected, finetuned, container=c2)
 shared_views = [v for v in common.available_views(db, a) if v in common.available_views(db, b)]
@@ -37,14 +37,8 @@ colours = category_colours(np.union1d(pa["rhythm"].unique(), pb["rhythm"].unique
 # Shared selection: records selected in either chart are ringed in both (matched by record id).
 picked = st.session_state.setdefault("cmp_selected", set())
 for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
-    chart_key = f"{key}_{a}_{b}_{view}"
-    event = st.session_state.get(chart_key)
-    if event is None:
-        continue
-    regions = common.event_selection(event)
-    # Only a change of this chart's own selection counts (its first, empty state is no change).
-    if regions != st.session_state.get(f"{chart_key}_last"):
-        st.session_state[f"{chart_key}_last"] = regions
+    regions = common.new_chart_selection(f"{key}_{a}_{b}_{view}")
+    if common.selection_changed(regions):
         mask = common.selection_mask(pts, regions)
         picked = set(zip(pts.loc[mask, "dataset_id"], pts.loc[mask, "record_id"]))
         st.session_state["cmp_selected"] = picked
@@ -85,7 +79,7 @@ else:
     run = st.selectbox("Run", runs, key="cmp_run")
     ckpts = common.run_checkpoints(db, run)
     ckpts = ckpts[ckpts["weights_id"].isin(projected["weights_id"])]
-    base = views.baseline_for(projected, ckpts["weights_id"].iloc[0]) if len(ckpts) else None
+    base = queries.baseline_for(projected, ckpts["weights_id"].iloc[0]) if len(ckpts) else None
     frames = ([(0, base)] if base else []) + list(zip(ckpts["epoch"].astype(int), ckpts["weights_id"]))
     frames = [(e, w) for e, w in frames if view in common.available_views(db, w)]
     if len(frames) < 1:
@@ -126,7 +120,7 @@ with t2:
 st.subheader("Demographic probes across checkpoints")
 if runs:
     trend = common.probes(db, st.session_state.get("cmp_run", runs[0]),
-                          views.baseline_for(weights, finetuned or ""))
+                          queries.baseline_for(weights, finetuned or ""))
     if trend.empty:
         st.caption("No probe metrics yet.")
     else:

@@ -4,7 +4,8 @@ import streamlit as st
 
 from app import common, state
 from app.figures import cross_domain_figure, scatter_figure
-from cardio_core import views
+from cardio_core import queries
+from cardio_core.store import bookmarks
 from cardio_core.labels import CLASSES
 
 VIEW_NAMES = {"chapman_test": "Chapman test", "cross_domain": "Chapman + PTB-XL overlay", "acdc": "ACDC"}
@@ -44,7 +45,7 @@ if view == "acdc":
 
 pts_all = common.points(db, wid, view)
 with st.expander("Filters", expanded=False):
-    present = views.labels_present(pts_all)
+    present = queries.labels_present(pts_all)
     f1, f2, f3, f4 = st.columns(4)
     state.init_widget("ex_labels", "labels", [], parse=lambda v: state.decode_list(v, present))
     state.keep_valid("ex_labels", present)
@@ -68,7 +69,7 @@ with st.expander("Filters", expanded=False):
     state.keep_valid("ex_ds", ds_present)
     datasets = f4.multiselect("Dataset", ds_present, key="ex_ds")
 age_filter = None if tuple(age_range) == age_bounds else tuple(age_range)
-pts = views.filter_points(pts_all, labels=labels, age_range=age_filter, sexes=sexes, datasets=datasets, fold=fold)
+pts = queries.filter_points(pts_all, labels=labels, age_range=age_filter, sexes=sexes, datasets=datasets, fold=fold)
 
 # The selection: from the chart when the user draws one, else from the URL (a shared link).
 if "ex_sel" not in st.session_state:
@@ -78,15 +79,10 @@ if "ex_sel" not in st.session_state:
         st.warning(f"Ignoring the selection in the link: {exc}")
         st.session_state["ex_sel"] = None
 chart_key = f"ex_chart_{wid}_{view}"
-event_now = st.session_state.get(chart_key)
+drawn = common.new_chart_selection(chart_key)
+if common.selection_changed(drawn):
+    st.session_state["ex_sel"] = drawn
 regions = st.session_state["ex_sel"]
-# Only a change of the chart's own selection counts: its first, empty state must not erase a shared link's.
-chart_regions = common.event_selection(event_now)
-if event_now is not None and chart_regions != st.session_state.get(f"{chart_key}_last"):
-    regions = chart_regions
-    st.session_state["ex_sel"] = regions
-if event_now is not None:
-    st.session_state[f"{chart_key}_last"] = chart_regions
 mask = common.selection_mask(pts, regions)
 
 state.sync(w=wid, view=view, colour=colour, cls=cls, labels=labels,
@@ -140,7 +136,7 @@ with st.expander("Bookmark this view"):
     if saved:
         params = {k: v for k, v in st.query_params.to_dict().items() if not (review and k == "rec")}
         try:
-            views.save_bookmark(common.store(), title, note, "explore", params,
+            bookmarks.save_bookmark(common.store(), title, note, "explore", params,
                                 {"regions": state.encode_selection(regions), "n": int(mask.sum())} if mask.any()
                                 else None)
             common.bookmarks.clear()

@@ -1,28 +1,22 @@
 """Jobs: a validated form to launch fine-tuning, and a live table (progress, ETA, metrics, log, cancel, resume)."""
 import dataclasses
-import re
 
 import pandas as pd
 import streamlit as st
 
 from app import common
-from cardio_core import views
-
-PRESETS = ("thesis_ecg", "mmcl_ecg", "demo_ecg", "thesis_cmr", "demo_cmr")
-DATASETS = {"ecg": ["chapman"], "cmr": ["acdc"]}
-WEIGHT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+from cardio_core.catalog import weights_files
+from cardio_core.training.recipes import get_recipe
+from cardio_core.vocabulary import ACTIVE_STATUSES, FINETUNE_DATASETS, MODALITY_RECIPES
+from jobs.kinds import KINDS
+from jobs.progress import log_tail
+from jobs.runner import JobError, LocalRunner
+from jobs.spec import JobSpec, SpecError
+from jobs.table import jobs_table
 
 st.title("Jobs")
 ws = common.workspace()
 db = common.db()
-
-try:  # the jobs package and the recipes are imported lazily: the page still lists jobs without them
-    from jobs.runner import JobError, LocalRunner
-    from jobs.spec import JobSpec, SpecError
-    jobs_error = None
-except ImportError as exc:
-    LocalRunner = None
-    jobs_error = f"The jobs package is not available ({exc}); launching is disabled."
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,16 +25,8 @@ def runner_for(root: str):
 
 
 def recipe_values(name: str) -> dict:
-    """The preset's editable hyper-parameters (numbers and strings), or {} without cardio_core.training."""
-    try:
-        from cardio_core.training.recipes import get_recipe
-    except ImportError:
-        return {}
-    try:
-        recipe = get_recipe(name)
-    except Exception:
-        return {}
-    values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
+    """The preset's editable hyper-parameters (numbers and strings)."""
+    values = dataclasses.asdict(get_recipe(name))
     return {k: v for k, v in values.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
 
 
@@ -49,11 +35,7 @@ OWN_FIELDS = ("max_epochs", "epochs", "checkpoint_every", "seed", "modality", "n
 
 
 def check_overrides(recipe: str, overrides: dict) -> str | None:
-    """The recipe module's own validation of the edited values; None when fine or unavailable."""
-    try:
-        from cardio_core.training.recipes import get_recipe
-    except ImportError:
-        return None
+    """The recipe module's own validation of the edited values; None when fine."""
     try:
         get_recipe(recipe, **overrides)
     except (TypeError, ValueError) as exc:
@@ -61,13 +43,8 @@ def check_overrides(recipe: str, overrides: dict) -> str | None:
     return None
 
 
-def registered_kinds() -> list[str]:
-    try:
-        from jobs.registry import has_kind, kind_names
-        kinds = [k for k in kind_names() if has_kind(k)]
-    except ImportError:
-        kinds = []
-    return ["finetune"] + [k for k in kinds if k != "finetune"]
+# The form trains: the kinds that fine-tune, plus 'sleep' to try the queue.
+FORM_KINDS = ["finetune", "sleep"]
 
 
 def field_error(errors: dict, name: str) -> None:
@@ -77,20 +54,18 @@ def field_error(errors: dict, name: str) -> None:
 
 # -- the launch form ------------------------------------------------------------------------------------------
 st.subheader("Launch fine-tuning")
-if jobs_error:
-    st.warning(jobs_error)
 errors = st.session_state.get("job_errors", {})
 if st.session_state.get("job_submitted"):
     st.success(f"Submitted {st.session_state['job_submitted']}; it appears in the table below.")
 
 modality = st.radio("Modality", ["ecg", "cmr"], horizontal=True, key="job_modality")
 weights = common.weights(db, modality)
-registered = weights["weights_id"].tolist()
-files = sorted(p.name for p in ws.weights_dir.glob("*") if p.is_file() and WEIGHT_FILE.match(p.name)
-               and p.suffix in (".pth", ".pt", ".ckpt", ".safetensors"))
-weight_choices = registered + [f for f in files if f not in registered]
+# Only registered weights: a file dropped into weights/ is offered once the catalogue has checked it.
+weight_choices = weights["weights_id"].tolist()
 names = dict(zip(weights["weights_id"], weights["display"]))
-presets = [p for p in PRESETS if p.endswith(modality)]
+registered_files = {str(p) for p in weights.get("path", pd.Series(dtype=str)).dropna()}
+unregistered = [p.name for p in weights_files(ws) if str(p) not in registered_files]
+presets = list(MODALITY_RECIPES[modality])
 
 
 
@@ -114,11 +89,12 @@ if defaults.get("description"):
 with st.form("launch"):
     c1, c2 = st.columns(2)
     with c1:
-        dataset = st.selectbox("Dataset", DATASETS[modality], key="job_dataset")
+        dataset = st.selectbox("Dataset", FINETUNE_DATASETS[modality], key="job_dataset")
         field_error(errors, "dataset")
         weight = st.selectbox("Start from weights", weight_choices, key="job_weights",
                               format_func=lambda w: names.get(w, f"weights/{w}"),
-                              help="Registered weights and checkpoints, or files in the workspace's weights/ folder.")
+                              help="Registered weights and checkpoints (`cardio weights scan` registers the files "
+                                   "dropped into the workspace's weights/ folder).")
         field_error(errors, "weights")
         device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="job_device")
         field_error(errors, "device")
@@ -133,16 +109,16 @@ with st.form("launch"):
         seed = st.number_input("Seed", min_value=0, step=1, key="job_seed")
         field_error(errors, "seed")
     editable = {k: v for k, v in defaults.items() if k not in OWN_FIELDS}
-    st.caption("Hyper-parameters (from the preset; edit a value to override it)" if editable else
-               "Hyper-parameters: the recipe module is not available yet; add overrides as name / value rows.")
+    st.caption("Hyper-parameters (from the preset; edit a value to override it)")
     hp = st.data_editor(pd.DataFrame({"name": list(editable), "value": [str(v) for v in editable.values()]}),
                         num_rows="dynamic", hide_index=True, key=f"job_hp_{recipe}", width="stretch")
     field_error(errors, "overrides")
     with st.expander("Advanced"):
-        kind = st.selectbox("Job kind", registered_kinds(), key="job_kind",
-                            help="'sleep' is a stand-in that only reports progress (for trying the queue).")
+        kind = st.selectbox("Job kind", FORM_KINDS, key="job_kind", help=f"sleep: {KINDS['sleep'].summary}.")
         field_error(errors, "kind")
-    submitted = st.form_submit_button("Launch", type="primary", disabled=LocalRunner is None)
+    submitted = st.form_submit_button("Launch", type="primary")
+if unregistered:
+    st.caption(f"Not registered yet (run `cardio weights scan`): {', '.join(unregistered)}")
 
 
 def parse_value(text: str):
@@ -168,7 +144,7 @@ if submitted:
         if problem:
             problems["overrides"] = problem
     if weight not in weight_choices:
-        problems["weights"] = "choose registered weights or a file in weights/"
+        problems["weights"] = "choose registered weights"
     spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,
             "overrides": overrides, "epochs": int(epochs), "checkpoint_every": int(every), "device": device,
             "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
@@ -209,12 +185,8 @@ def progress_text(row) -> str:
 
 @st.fragment(run_every=3)
 def live_jobs():
-    if LocalRunner is not None:
-        try:
-            runner_for(str(ws.root)).poll()  # start queued jobs, reap dead ones
-        except Exception as exc:  # the table must stay visible even if one scheduler step fails
-            st.caption(f"Scheduler step failed: {exc}")
-    table = views.jobs_table(common.store(), ws.runs_dir)
+    # The app's scheduler thread starts queued jobs and reaps dead ones; this only reads.
+    table = jobs_table(common.store(), ws.runs_dir)
     if table.empty:
         st.caption("No jobs yet.")
         return
@@ -232,13 +204,13 @@ def live_jobs():
                 if row.error and row.status == "failed":
                     st.caption(f":red[{row.error}]")
             with c3:
-                if LocalRunner is not None and row.status in ("queued", "starting", "running"):
+                if row.status in ACTIVE_STATUSES:
                     if st.button("Cancel", key=f"cancel-{row.job_id}"):
                         try:
                             runner_for(str(ws.root)).cancel(row.job_id)
                         except Exception as exc:
                             st.error(str(exc))
-                if LocalRunner is not None and row.status in ("failed", "cancelled"):
+                if row.status in ("failed", "cancelled"):
                     if st.button("Resume", key=f"resume-{row.job_id}"):
                         try:
                             st.toast(f"Resumed as {runner_for(str(ws.root)).resume(row.job_id)}")
@@ -248,7 +220,7 @@ def live_jobs():
                     st.page_link(common.PAGES["explore"], label="Explore", query_params={"w": row.last_checkpoint_id})
                     st.page_link(common.PAGES["compare"], label="Compare", query_params={"w": row.last_checkpoint_id})
             with st.expander("Log tail"):
-                st.code(views.log_tail(row.log_path, [ws.root]) or "(empty)", language=None)
+                st.code(log_tail(row.log_path, roots=[ws.root]) or "(empty)", language=None)
 
 
 st.subheader("Jobs")

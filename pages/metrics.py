@@ -3,7 +3,8 @@ import streamlit as st
 
 from app import common
 from app.figures import fold_accuracy_figure, prevalence_f1_figure
-from cardio_core import views
+from cardio_core import queries
+from cardio_core.metrics.thesis import THESIS
 
 st.title("Metrics")
 db = common.db()
@@ -27,7 +28,7 @@ with tab_ecg:
         else:
             st.caption("Per class at threshold 0.5 on the Chapman test split; 'macro' = unweighted mean.")
             common.show_table(table.round(3), f"per-class-{wid}", key="mx_table")
-            fit = views.prevalence_vs_f1(table)
+            fit = queries.prevalence_vs_f1(table)
             common.show_figure(prevalence_f1_figure(table, fit, review), f"prevalence-f1-{wid}", key="mx_prev")
 with tab_cmr:
     if cmr.empty:
@@ -40,7 +41,7 @@ with tab_cmr:
         else:
             if "accuracy_mean" in folds:
                 st.metric("Accuracy (5 folds)", f"{folds['accuracy_mean']:.3f} ± {folds['accuracy_se']:.3f} SE",
-                          help=f"Thesis: {views.THESIS['acdc_accuracy'][0]:.2f} ± {views.THESIS['acdc_accuracy'][1]:.3f}")
+                          help=f"Thesis: {THESIS['acdc_accuracy'][0]:.2f} ± {THESIS['acdc_accuracy'][1]:.3f}")
                 common.show_figure(fold_accuracy_figure(folds["per_fold"], folds["accuracy_mean"],
                                                         folds["accuracy_se"], review), f"acdc-accuracy-{cid}",
                                    key="mx_acc")
@@ -53,7 +54,7 @@ with tab_cmr:
             common.show_table(folds["intra_inter"].round(3), f"acdc-intra-inter-{cid}", key="mx_ii")
 with tab_thesis:
     ft = common.default_finetuned(ecg) if not ecg.empty else None
-    base = views.baseline_for(weights, ft or "")
+    base = queries.baseline_for(weights, ft or "")
     st.caption(f"Baseline: {base or '–'} · fine-tuned: {ft or '–'}. Thesis numbers from method.md §6; "
                "the demo data is synthetic, so its numbers are not expected to match.")
     common.show_table(common.thesis(db, base, ft).round(3), "thesis-side-by-side", key="mx_thesis")

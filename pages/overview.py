@@ -4,24 +4,27 @@ import json
 import streamlit as st
 
 from app import common
-from cardio_core import views
+from cardio_core import queries
+from cardio_core.catalog import weights_files
+from cardio_core.vocabulary import ACTIVE_STATUSES
+from jobs.table import jobs_table
 
 st.title("CardioScope")
 db = common.db()
 summary = common.summary(db)
 weights = common.weights(db)
-weights_files = [p.name for p in common.workspace().weights_dir.glob("*") if p.is_file()]
+files_dropped_in = [p.name for p in weights_files(common.workspace())]
 
 st.subheader("Next steps")
-for step in views.next_steps(summary, weights_files):
+for step in queries.next_steps(summary, files_dropped_in):
     st.markdown(f"- {step}")
 
 
 @st.fragment(run_every=5)
 def in_progress():
     """Jobs in progress (e.g. the demo filling the workspace), refreshed while the page is open."""
-    jobs = views.jobs_table(common.store(), common.workspace().runs_dir, limit=20)
-    active = jobs[jobs["status"].isin(["queued", "starting", "running"])]
+    jobs = jobs_table(common.store(), common.workspace().runs_dir, limit=20)
+    active = jobs[jobs["status"].isin(ACTIVE_STATUSES)]
     if active.empty:
         return
     st.subheader("In progress")
@@ -42,7 +45,7 @@ c4.metric("Jobs running", int(jobs.get("running", 0)), help=f"queued: {int(jobs.
 left, right = st.columns(2)
 with left:
     st.subheader("Datasets")
-    if summary["datasets"].empty and views.demo_job_active(summary):
+    if summary["datasets"].empty and queries.demo_job_active(summary):
         st.info("The demo job is generating and ingesting the demo datasets; they are listed here when ingested.")
     elif summary["datasets"].empty:
         st.info("No dataset ingested yet. Run `cardio setup` for the demo, or `cardio ingest chapman PATH`.")
@@ -66,7 +69,7 @@ with right:
     if weights.empty:
         st.caption("Numbers appear here once a run has metrics.")
     else:
-        base = views.baseline_for(weights, common.default_finetuned(weights) or "")
+        base = queries.baseline_for(weights, common.default_finetuned(weights) or "")
         table = common.thesis(db, base, common.default_finetuned(weights))
         st.dataframe(table.style.format(precision=3, na_rep="–"), hide_index=True)
 

@@ -18,8 +18,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
 
-import contextlib
-import io
 import shutil
 from pathlib import Path
 
@@ -47,23 +45,11 @@ def demo_copy(demo_root, tmp_path) -> Path:
     return dst
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run `cardio ARGS` in this process; returns (exit code, stdout, stderr)."""
-    from cardio_core.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse (--help, bad arguments)
-            rc = exc.code if isinstance(exc.code, int) else 1
-    return rc, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="session")
 def ingested_ws(demo_root, tmp_path_factory):
     """A workspace with the three demo datasets ingested once (seed 0). Read only."""
     from cardio_core.config import Workspace
-    from cardio_core.ingest import ingest_dataset
+    from cardio_core.data.ingest import ingest_dataset
     from cardio_core.store import Store
     ws = Workspace(tmp_path_factory.mktemp("ingested_ws")).ensure()
     store = Store(ws.db_path)

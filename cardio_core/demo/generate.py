@@ -3,7 +3,7 @@
 The plan (labels, IDs, demographics, quirks) is drawn in the calling process from
 the master seed; every record then gets its own seed derived from (seed, dataset,
 index), so the bytes on disk do not depend on how many workers wrote them.
-All file formats come from cardio_core.datasets.writers.
+All file formats come from cardio_core.data.writers.
 """
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def _chapman_codes(rng, classes: list[str], info: dict, ningbo: bool) -> list[st
 
 
 def _chapman_chunk(root: str, items: list[dict], seed: int) -> list[str]:
-    from cardio_core.datasets.writers import chapman_record_folder, write_chapman_record
+    from cardio_core.data.writers import chapman_record_folder, write_chapman_record
     root = Path(root)
     written = []
     for it in items:
@@ -295,7 +295,7 @@ def plan_ptbxl(n: int, seed: int) -> list[dict]:
 
 
 def _ptbxl_chunk(root: str, items: list[dict], seed: int) -> list[tuple[int, str, str]]:
-    from cardio_core.datasets.writers import write_ptbxl_record
+    from cardio_core.data.writers import write_ptbxl_record
     root = Path(root)
     out = []
     for it in items:
@@ -339,7 +339,7 @@ def plan_acdc(n: int, seed: int) -> list[dict]:
 
 
 def _acdc_chunk(root: str, items: list[dict], seed: int) -> list[str]:
-    from cardio_core.datasets.writers import write_acdc_patient
+    from cardio_core.data.writers import write_acdc_patient
     root = Path(root)
     out = []
     for it in items:
@@ -393,7 +393,7 @@ def generate_demo_datasets(root: Path, *, size: str | dict = "default", seed: in
     Returns paths, record counts and the wall time. The same seed gives the same
     bytes whatever `workers` is.
     """
-    from cardio_core.datasets.writers import PTBXL_COLUMNS, write_chapman_tables, write_ptbxl_tables
+    from cardio_core.data.writers import PTBXL_COLUMNS, write_chapman_tables, write_ptbxl_tables
 
     counts = _resolve_size(size)
     if int(workers) < 1:

@@ -5,6 +5,7 @@ from cardio_core.metrics.classification import (
     binarize,
     macro_average,
     per_class_scores,
+    prevalence_f1_fit,
     prevalence_f1_pearson,
 )
 from cardio_core.metrics.embedding import (
@@ -25,11 +26,13 @@ from cardio_core.metrics.embedding import (
     silhouette_report,
     single_labelled_rhythm_mask,
 )
+from cardio_core.metrics.summary import FoldSummary, change, fold_summary, percent_change
 from cardio_core.metrics.probes import demographic_probe, domain_shift_score, linear_probe
 
 __all__ = [
     "accuracy", "accuracy_mean_se", "binarize", "macro_average", "per_class_scores",
-    "prevalence_f1_pearson",
+    "prevalence_f1_fit", "prevalence_f1_pearson",
+    "FoldSummary", "change", "fold_summary", "percent_change",
     "bootstrap_ci", "centroid_table", "cross_domain_distances", "fold_mean_sd", "intra_inter_ratio",
     "knn_label_purity", "label_centroids", "label_matrix", "multi_labelled_rhythm_mask",
     "rhythm_centroids", "rhythm_label_of", "share_closer_to", "silhouette_overall",

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
 
+from cardio_core.metrics.summary import fold_summary
+
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -111,6 +113,23 @@ def prevalence_f1_pearson(prevalence, f1) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def prevalence_f1_fit(prevalence, f1) -> dict[str, float]:
+    """Least-squares line of F1 on prevalence with prevalence_f1_pearson's r and p (for the chart).
+
+    NaN pairs are left out; with fewer than 3 classes or a constant input every value is NaN.
+    """
+    prevalence = np.asarray(prevalence, dtype=np.float64)
+    f1 = np.asarray(f1, dtype=np.float64)
+    keep = np.isfinite(prevalence) & np.isfinite(f1)
+    prevalence, f1 = prevalence[keep], f1[keep]
+    nan = float("nan")
+    if len(f1) < 3 or np.ptp(prevalence) == 0:
+        return {"slope": nan, "intercept": nan, "r": nan, "p": nan, "n": int(len(f1))}
+    slope, intercept = np.polyfit(prevalence, f1, 1)
+    r, p = prevalence_f1_pearson(prevalence, f1)
+    return {"slope": float(slope), "intercept": float(intercept), "r": r, "p": p, "n": int(len(f1))}
+
+
 def accuracy_mean_se(per_fold_accuracies) -> tuple[float, float]:
     """Mean accuracy over folds and its standard error, sd(ddof=1) / sqrt(n_folds)."""
     acc = np.asarray(per_fold_accuracies, dtype=np.float64)
@@ -118,7 +137,8 @@ def accuracy_mean_se(per_fold_accuracies) -> tuple[float, float]:
         raise ValueError(f"need a 1-D sequence of at least 2 fold accuracies, got shape {acc.shape}")
     if not np.isfinite(acc).all() or (acc < 0).any() or (acc > 1).any():
         raise ValueError(f"accuracies must lie in [0, 1], got {acc.tolist()}")
-    return float(acc.mean()), float(acc.std(ddof=1) / np.sqrt(len(acc)))
+    summary = fold_summary(acc)
+    return summary.mean, summary.se
 
 
 def accuracy(y_true, y_pred) -> float:

@@ -17,6 +17,7 @@ from sklearn.metrics import silhouette_samples
 from sklearn.neighbors import NearestNeighbors
 
 from cardio_core.labels import RHYTHM_LABELS
+from cardio_core.metrics.summary import fold_summary
 
 NO_LABEL = ""
 
@@ -343,7 +344,8 @@ def fold_mean_sd(values) -> tuple[float, float]:
         raise ValueError(f"need a 1-D sequence of at least 2 fold values, got shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("fold values contain NaN or infinite values")
-    return float(values.mean()), float(values.std(ddof=1))
+    summary = fold_summary(values)
+    return summary.mean, summary.sd
 
 
 # ---------------------------------------------------------------------------

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from .cmr_resnet import CmrResNet50
-from .ecg_vit import EcgViT
+from cardio_core.models.cmr_resnet import CmrResNet50
+from cardio_core.models.ecg_vit import EcgViT
+
+# The model each modality's released files and baselines are built as.
+DEFAULT_MODEL = {"ecg": "ecg_vit_small", "cmr": "cmr_resnet50"}
 
 _MODELS: dict[str, type[nn.Module]] = {
     "ecg_vit_small": EcgViT,

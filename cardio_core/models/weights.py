@@ -26,13 +26,12 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
-from ..errors import CardioError
-from .registry import create_model, modality_of, model_class
+from cardio_core.errors import CardioError
+from cardio_core.models.registry import DEFAULT_MODEL, create_model, modality_of, model_class
 
 LAYOUTS = ("released_ecg", "released_cmr", "cardioscope")
 RELEASED_CMR_PREFIX = "encoder_imaging."
 CHECKPOINT_FORMAT = "cardioscope"
-DEFAULT_MODEL = {"ecg": "ecg_vit_small", "cmr": "cmr_resnet50"}
 # Modules that are not in the released files and start fresh when fine-tuning.
 FRESH_PREFIXES = {"ecg": ("attention_pool.", "fc_norm.", "head."), "cmr": ("head.", "fc.")}
 # Keys that identify encoder layers; a file holding such layers that the model lacks
@@ -109,7 +108,13 @@ def _modality_from_keys(keys) -> str | None:
 
 
 @dataclass
-class _Parsed:
+class WeightsFile:
+    """A weights file read once: its layout, modality, encoder tensors, the model it belongs to and its metadata.
+
+    `WeightsFile.read(path)` parses and checks the file (raising WeightsError); `build()` makes
+    the model and loads the tensors into it without reading the file again.
+    """
+    path: Path
     layout: str
     modality: str
     state_dict: dict[str, torch.Tensor]
@@ -118,8 +123,41 @@ class _Parsed:
     meta: dict
     ignored: list[str]   # keys of the file that are not encoder weights (other sub-models)
 
+    @property
+    def head_trained(self) -> bool:
+        """Whether the file's classifier was trained for the Chapman / ACDC task (our fine-tuned checkpoints)."""
+        return bool(self.meta.get("head_trained", False))
 
-def read_checkpoint(path: str | Path) -> _Parsed:
+    @classmethod
+    def read(cls, path: str | Path) -> "WeightsFile":
+        """Read and classify a weights file without building a model. Raises WeightsError."""
+        return read_checkpoint(path)
+
+    def build(self, *, load_head: bool = True, **overrides) -> "LoadedEncoder":
+        """The model this file belongs to, with the file's tensors loaded (kwargs overridable).
+
+        CardioScope checkpoints rebuild their recorded model; released files build the default
+        model of their modality (ecg_vit_small / cmr_resnet50) with `overrides`.
+        """
+        model = create_model(self.model_name, **{**self.model_kwargs, **overrides})
+        report = load_weights(model, self, modality=self.modality, load_head=load_head)
+        return LoadedEncoder(model=model, report=report, source=self, head_trained=self.head_trained and load_head)
+
+
+@dataclass
+class LoadedEncoder:
+    """A model with the report of how its weights were loaded and the file they came from (None: random init)."""
+    model: nn.Module
+    report: LoadReport | None
+    source: WeightsFile | None
+    head_trained: bool = False
+
+    @property
+    def meta(self) -> dict:
+        return dict(self.source.meta) if self.source is not None else {}
+
+
+def read_checkpoint(path: str | Path) -> WeightsFile:
     """Read and classify a weights file without building a model. Raises WeightsError."""
     path = Path(path)
     obj = _read(path)
@@ -158,7 +196,7 @@ def read_checkpoint(path: str | Path) -> _Parsed:
         raise WeightsError(path, "holds no recognisable ECG-ViT or ResNet-50 encoder weights")
     if found != modality:
         raise WeightsError(path, f"declares modality {modality!r} but holds {found.upper()} encoder weights")
-    return _Parsed(layout, modality, sd, model_name or DEFAULT_MODEL[modality], model_kwargs, meta, ignored)
+    return WeightsFile(path, layout, modality, sd, model_name or DEFAULT_MODEL[modality], model_kwargs, meta, ignored)
 
 
 def _resize_pos_embed(path: Path, model: nn.Module, sd: dict, report: LoadReport) -> None:
@@ -176,7 +214,8 @@ def _resize_pos_embed(path: Path, model: nn.Module, sd: dict, report: LoadReport
                                f"(time patches {old_t} -> {new_t})")
 
 
-def load_weights(model: nn.Module, path: str | Path, *, modality: str, load_head: bool = True) -> LoadReport:
+def load_weights(model: nn.Module, path: "str | Path | WeightsFile", *, modality: str,
+                 load_head: bool = True) -> LoadReport:
     """Load a weights file into `model` in place and report what happened.
 
     `modality` is what the caller expects ("ecg" | "cmr"); a file or model of the other
@@ -185,11 +224,11 @@ def load_weights(model: nn.Module, path: str | Path, *, modality: str, load_head
     """
     if modality not in ("ecg", "cmr"):
         raise ValueError(f"modality must be 'ecg' or 'cmr', got {modality!r}")
-    path = Path(path)
     model_modality = modality_of(model)
     if model_modality != modality:
         raise ValueError(f"modality={modality!r} but the model is a {model_modality.upper()} encoder")
-    parsed = read_checkpoint(path)
+    parsed = path if isinstance(path, WeightsFile) else read_checkpoint(path)
+    path = parsed.path
     if parsed.modality != modality:
         raise WeightsError(path, f"holds {parsed.modality.upper()} encoder weights ({parsed.layout}); "
                                  f"cannot load them into a {modality.upper()} model")
@@ -263,20 +302,14 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict, exclude_p
     return path
 
 
-def build_model_from_checkpoint(path: str | Path, *, modality: str | None = None, load_head: bool = True,
-                                **overrides) -> tuple[nn.Module, LoadReport]:
-    """Build the model a weights file belongs to and load it.
-
-    CardioScope checkpoints rebuild their recorded model (kwargs overridable); released files
-    build the default model of their modality (ecg_vit_small / cmr_resnet50) with `overrides`.
-    """
-    parsed = read_checkpoint(path)
+def build_model_from_checkpoint(path: "str | Path | WeightsFile", *, modality: str | None = None,
+                                load_head: bool = True, **overrides) -> tuple[nn.Module, LoadReport]:
+    """Build the model a weights file belongs to and load it: (model, LoadReport)."""
+    parsed = path if isinstance(path, WeightsFile) else read_checkpoint(path)
     if modality is not None and parsed.modality != modality:
-        raise WeightsError(path, f"holds {parsed.modality.upper()} encoder weights, expected {modality.upper()}")
-    kwargs = {**parsed.model_kwargs, **overrides}
-    model = create_model(parsed.model_name, **kwargs)
-    report = load_weights(model, path, modality=parsed.modality, load_head=load_head)
-    return model, report
+        raise WeightsError(parsed.path, f"holds {parsed.modality.upper()} encoder weights, expected {modality.upper()}")
+    loaded = parsed.build(load_head=load_head, **overrides)
+    return loaded.model, loaded.report
 
 
 def inspect_checkpoint(path: str | Path) -> dict:
@@ -292,7 +325,7 @@ def inspect_checkpoint(path: str | Path) -> dict:
         if n_tokens % 12 == 0:
             kwargs.setdefault("signal_length", n_tokens // 12 * 100)
     model = create_model(parsed.model_name, **kwargs)
-    report = load_weights(model, path, modality=parsed.modality)
+    report = load_weights(model, parsed, modality=parsed.modality)
     return {
         "layout": parsed.layout,
         "modality": parsed.modality,

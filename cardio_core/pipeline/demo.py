@@ -7,6 +7,7 @@ released files present, the chain starts from them instead.
 """
 from __future__ import annotations
 
+from cardio_core.pipeline.runs import StepSpec
 
 STEPS = ("demo data and ingest", "baselines", "ECG fine-tune", "CMR fine-tune (5 folds)", "report")
 
@@ -44,14 +45,16 @@ def _done(store, run_id: str) -> bool:
                              "WHERE c.run_id = ?", [run_id]))
 
 
-def run_demo_job(spec, ctx) -> dict:
-    from jobs.spec import JobSpec
-    from ..bootstrap import prepare_workspace
-    from ..catalog import scan_weights_dir
-    from ..projections import configure_numba_cache
-    from .finetune import default_parent, ensure_analysed, finetune_cmr, finetune_ecg
-    from .pretrain import pretrain_ecg
+def run_demo_chain(ctx) -> dict:
+    """The demo chain inside one job (ctx: the demo job's context; its spec's params size the chain)."""
+    from cardio_core.analysis.analyse import ensure_analysed
+    from cardio_core.analysis.projections import configure_numba_cache
+    from cardio_core.catalog import default_parent, scan_weights_dir
+    from cardio_core.pipeline import workflows
+    from cardio_core.pipeline.setup import prepare_workspace
+    from cardio_core.report import write_report
 
+    spec = ctx.spec
     configure_numba_cache(ctx.workspace.cache_dir)
     store, ws = ctx.store, ctx.workspace
     size = spec.params.get("size", "default")
@@ -74,9 +77,9 @@ def run_demo_job(spec, ctx) -> dict:
     ecg_parent = default_parent(store, "ecg")
     if ecg_parent.startswith("random-"):
         mdm_id = f"{ctx.job_id}-pretrain"
-        sub = JobSpec(kind="pretrain", modality="ecg", dataset="chapman", epochs=plan["mdm_epochs"],
-                      checkpoint_every=plan["mdm_epochs"], device=device, seed=spec.seed)
-        pretrain_ecg(StepContext(ctx, sub, mdm_id, 1))
+        sub = StepSpec(kind="pretrain", modality="ecg", dataset="chapman", epochs=plan["mdm_epochs"],
+                       checkpoint_every=plan["mdm_epochs"], device=device, seed=spec.seed)
+        workflows.pretrain(StepContext(ctx, sub, mdm_id, 1))
         ecg_parent = f"{mdm_id}-mdm"
     else:
         ensure_analysed(store, ecg_parent)
@@ -89,30 +92,25 @@ def run_demo_job(spec, ctx) -> dict:
     progress(2)
     ecg_run = f"{ctx.job_id}-ecg"
     if not _done(store, ecg_run):
-        sub = JobSpec(kind="finetune", modality="ecg", dataset="chapman", weights=ecg_parent, recipe="demo_ecg",
-                      epochs=plan["ecg_epochs"], checkpoint_every=plan["ecg_every"], device=device, seed=spec.seed,
-                      params={"max_train_records": plan["ecg_train_records"]})
-        finetune_ecg(StepContext(ctx, sub, ecg_run, 2))
+        sub = StepSpec(kind="finetune", modality="ecg", dataset="chapman", weights=ecg_parent, recipe="demo_ecg",
+                       epochs=plan["ecg_epochs"], checkpoint_every=plan["ecg_every"], device=device, seed=spec.seed,
+                       params={"max_train_records": plan["ecg_train_records"]})
+        workflows.finetune(StepContext(ctx, sub, ecg_run, 2))
     if ctx.should_stop():
         return out
 
     progress(3)
     cmr_run = f"{ctx.job_id}-cmr"
     if not _done(store, cmr_run):
-        sub = JobSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
-                      epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)
-        finetune_cmr(StepContext(ctx, sub, cmr_run, 3))
+        sub = StepSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
+                       epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)
+        workflows.finetune(StepContext(ctx, sub, cmr_run, 3))
     if ctx.should_stop():
         return out
 
     progress(4)
-    try:
-        from ..report import write_report
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        for run in (ecg_run, cmr_run):
-            write_report(store, run, ws.runs_dir / run / "report")
+    for run in (ecg_run, cmr_run):
+        write_report(store, run, ws.runs_dir / run / "report")
     out["runs"] = [ecg_run, cmr_run]
     progress(4, "done")
     return out

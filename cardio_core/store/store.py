@@ -22,8 +22,8 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pandas as pd
 
-from ..errors import CardioError
-from .schema import LATEST_VERSION, MIGRATIONS
+from cardio_core.errors import CardioError
+from cardio_core.store.schema import LATEST_VERSION, MIGRATIONS
 
 
 class StoreBusy(CardioError):
@@ -174,6 +174,6 @@ def to_json(value: Any) -> str:
 
 
 def open_store(workspace=None) -> Store:
-    from ..config import Workspace
+    from cardio_core.config import Workspace
     ws = (workspace or Workspace.from_env()).ensure()
     return Store(ws.db_path)

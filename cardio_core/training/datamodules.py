@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .augment import CmrTrainAugment, EcgTrainAugment
+from cardio_core.training.augment import CmrTrainAugment, EcgTrainAugment
 
 
 def _resolve_augment(augment, train: bool, default: Callable) -> Callable | None:
@@ -167,3 +167,25 @@ class AcdcFoldDataModule(_LoadersMixin, L.LightningDataModule):
 
     def val_dataloader(self):
         return self._loader(self.val_dataset, shuffle=False)
+
+
+class PretrainDataModule(_LoadersMixin, L.LightningDataModule):
+    """Self-supervised pre-training data: every record of `arrays` as a random crop, no augmentation,
+    no validation split (masked data modelling scores itself on the masked patches)."""
+
+    def __init__(self, arrays, *, batch_size: int = 32, num_workers: int = 0, crop_length: int = 2500):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(arrays) < 1:
+            raise ValueError("pre-training needs at least one record")
+        self.batch_size, self.num_workers = batch_size, num_workers
+        # targets are unused by the MDM module; zeros keep EcgDataset's (x, y) pairs
+        self.train_dataset = EcgDataset(arrays, np.zeros((len(arrays), 1), np.float32), train=True,
+                                        crop_length=crop_length, augment=False)
+
+    def train_dataloader(self):
+        # drop a ragged last batch when there is more than one batch (MDM's batch statistics)
+        return DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                          drop_last=len(self.train_dataset) > self.batch_size,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

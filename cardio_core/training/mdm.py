@@ -16,9 +16,9 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from ..models.ecg_vit import EcgViT
-from ..models.weights import FRESH_PREFIXES, save_checkpoint
-from .optim import WarmupCosineLR, build_optimizer, schedule_steps
+from cardio_core.models.ecg_vit import EcgViT
+from cardio_core.models.weights import FRESH_PREFIXES, save_checkpoint
+from cardio_core.training.optim import WarmupCosineLR, build_optimizer, schedule_steps
 
 MDM_TRAIN_LOSS = "train/mdm_loss"
 MDM_VAL_LOSS = "val/mdm_loss"

@@ -1,4 +1,4 @@
-"""LightningModules for fine-tuning (ECG multi-label, CMR 5-class) and a periodic checkpoint callback.
+"""LightningModules for fine-tuning (ECG multi-label, CMR 5-class) and the model builder of a recipe.
 
 Logged metric names are module constants; the recipe's `monitor` and any hyper-parameter
 search must use these (method.md §7.9: names that did not match the logged ones made a
@@ -7,19 +7,17 @@ search optimise nothing).
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
-from .. import labels as cardio_labels
-from ..metrics.classification import macro_average, per_class_scores
-from ..models.registry import create_model
-from ..models.weights import save_checkpoint
-from .optim import WarmupCosineLR, build_optimizer, schedule_steps
+from cardio_core import labels as cardio_labels
+from cardio_core.metrics.classification import macro_average, per_class_scores
+from cardio_core.models.registry import create_model
+from cardio_core.training.optim import WarmupCosineLR, build_optimizer, schedule_steps
 
 TRAIN_LOSS = "train/loss"
 TRAIN_LR = "train/lr"                   # lr of the head group (scale 1)
@@ -224,43 +222,15 @@ def make_module(recipe, model: nn.Module, *, pos_weight=None, steps_per_epoch: i
     return CmrFinetuneModule(model, classes=classes or cardio_labels.ACDC_GROUPS, **common)
 
 
-class PeriodicCheckpoint(L.Callback):
-    """Save a CardioScope checkpoint every `every_n_epochs` epochs (and at the last epoch).
-
-    Files are <dirpath>/epoch_<NNNN>.pth; meta holds the epoch, global step, the logged
-    metrics and `extra_meta`. `on_save(path, meta)` lets the caller register each file.
-    """
-
-    def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, *, extra_meta: dict | None = None,
-                 on_save: Callable[[Path, dict], None] | None = None):
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-        self.dirpath, self.every_n_epochs = Path(dirpath), every_n_epochs
-        self.extra_meta, self.on_save = dict(extra_meta or {}), on_save
-        self.saved: list[Path] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1   # epochs completed
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
-        if epoch % self.every_n_epochs and not last:
-            return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
-        meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
-        path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
-        self.saved.append(path)
-        if self.on_save is not None:
-            self.on_save(path, meta)
-
-
 def build_model(recipe, weights_path=None, *, num_classes: int | None = None, load_head: bool = False):
-    """The encoder + head a Recipe trains: (model, LoadReport or None).
+    """The encoder + head a Recipe trains: (model, LoadReport or None). The one model builder of training.
 
-    ECG models get the recipe's drop path and crop length. Weights are loaded unless
-    `weights_path` is None or the recipe asks for a randomly initialised encoder. The file's
-    own classifier is left out by default (a new head for the new task).
+    ECG models get the recipe's drop path and crop length. Weights (a path or a
+    models.weights.WeightsFile already read) are loaded unless `weights_path` is None or the
+    recipe asks for a randomly initialised encoder. The file's own classifier is left out by
+    default (a new head for the new task).
     """
-    from ..models.weights import load_weights
+    from cardio_core.models.weights import load_weights
     if recipe.modality == "ecg":
         model = create_model("ecg_vit_small", num_classes=num_classes or len(cardio_labels.CLASSES),
                              signal_length=recipe.crop_length, drop_path_rate=recipe.drop_path)

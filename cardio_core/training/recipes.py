@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-MODALITIES = ("ecg", "cmr")
+from cardio_core.vocabulary import MODALITIES, RECIPES
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Recipe:
     @property
     def monitor(self) -> str:
         """The validation metric used for model selection (a name the modules log)."""
-        from .modules import ECG_MONITOR, CMR_MONITOR
+        from cardio_core.training.modules import ECG_MONITOR, CMR_MONITOR
         return ECG_MONITOR if self.modality == "ecg" else CMR_MONITOR
 
     def to_dict(self) -> dict:
@@ -56,11 +56,11 @@ class Recipe:
         return validate_recipe(dataclasses.replace(self, **_check_fields(overrides)))
 
     def ecg_augment(self):
-        from .augment import EcgTrainAugment
+        from cardio_core.training.augment import EcgTrainAugment
         return EcgTrainAugment(self.phase_noise, self.ft_p, self.jitter_sigma, self.jitter_scale, self.rescale_sigma)
 
     def cmr_augment(self, size: int = 210):
-        from .augment import CmrTrainAugment
+        from cardio_core.training.augment import CmrTrainAugment
         return CmrTrainAugment(p=self.cmr_aug_p, size=size, degrees=self.rotation_degrees, brightness=self.brightness,
                                contrast=self.contrast, saturation=self.saturation, scale=(self.crop_scale_min, 1.0))
 
@@ -153,6 +153,10 @@ PRESETS: dict[str, Recipe] = {
         max_epochs=6, warmup_epochs=1, checkpoint_every=2,
         description="A quick demo on 2 CPU cores: few epochs, short warm-up."),
 }
+
+
+if tuple(PRESETS) != RECIPES:  # the vocabulary lists the presets for pages and specs; keep them in step
+    raise RuntimeError(f"recipe presets {tuple(PRESETS)} differ from cardio_core.vocabulary.RECIPES {RECIPES}")
 
 
 def list_recipes() -> list[str]:

@@ -1,0 +1,117 @@
+"""Plotly figures of a 12-lead ECG on ECG paper and of CMR ED / mid / ES frames.
+
+The ECG figure uses paper units: one axis unit = 1 mm, at 25 mm/s and 10 mm/mV, with
+1 mm minor and 5 mm major grid lines and equal axis scaling, so it reads like a printed
+ECG. Layout: the standard 3 x 4 grid (I, II, III | aVR, aVL, aVF | V1-V3 | V4-V6), each
+column showing its own 2.5 s of the 10 s recording, plus a 10 s lead II rhythm strip.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cardio_core.labels import LEADS
+
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+ROW_HEIGHT_MM = 40.0
+GRID_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+PAPER_PINK = "#fbe3e6"
+MAJOR_RED = "rgba(220, 60, 80, 0.55)"
+MINOR_RED = "rgba(230, 120, 130, 0.25)"
+
+
+def _validate_signal(signal: np.ndarray, fs: float, leads) -> np.ndarray:
+    signal = np.asarray(signal, dtype=float)
+    if signal.ndim != 2 or signal.shape[0] != len(leads):
+        raise ValueError(f"signal must be (n_leads={len(leads)}, n_samples); got shape {signal.shape}")
+    if not fs or fs <= 0:
+        raise ValueError(f"fs must be a positive sampling rate in Hz; got {fs}")
+    if signal.shape[1] < 4 * fs * 0.1:
+        raise ValueError(f"signal too short to draw: {signal.shape[1]} samples at {fs} Hz")
+    return signal
+
+
+def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, title: str | None = None,
+                     rhythm_lead: str = "II", units: str = "mV", line_width: float = 1.0) -> go.Figure:
+    """A 12-lead ECG (n_leads, n_samples) on ECG paper: 3x4 layout plus a rhythm strip.
+
+    NaNs are drawn as gaps. `units` goes in the calibration label (preprocessed signals are
+    not in mV, and the figure says so).
+    """
+    leads = tuple(leads)
+    signal = _validate_signal(signal, fs, leads)
+    index = {name.lower(): i for i, name in enumerate(leads)}
+    if rhythm_lead.lower() not in index:
+        raise ValueError(f"rhythm_lead {rhythm_lead!r} not among the leads {leads}")
+    n = signal.shape[1]
+    duration = n / fs
+    col_seconds = duration / 4
+    width_mm = duration * MM_PER_S
+    calib_mm = 10.0  # room for the 1 mV calibration pulse on the left
+    rows = len(GRID_3X4) + 1
+    height_mm = rows * ROW_HEIGHT_MM
+
+    xs, ys, annotations = [], [], []
+
+    def add_trace(x_mm, y_mm):
+        xs.append(np.append(x_mm, np.nan))
+        ys.append(np.append(y_mm, np.nan))
+
+    for r, row in enumerate(GRID_3X4):
+        baseline = height_mm - (r + 0.5) * ROW_HEIGHT_MM
+        for c, lead in enumerate(row):
+            if lead.lower() not in index:
+                continue
+            start, stop = int(round(c * col_seconds * fs)), int(round((c + 1) * col_seconds * fs))
+            seg = signal[index[lead.lower()], start:stop]
+            t = np.arange(start, start + len(seg)) / fs
+            add_trace(calib_mm + t * MM_PER_S, baseline + seg * MM_PER_MV)
+            annotations.append(dict(x=calib_mm + c * col_seconds * MM_PER_S + 1, y=baseline + 12, text=lead,
+                                    showarrow=False, xanchor="left", font=dict(size=12, color="black")))
+            if c:  # the short lead-change tick between columns
+                x_tick = calib_mm + c * col_seconds * MM_PER_S
+                add_trace(np.array([x_tick, x_tick]), np.array([baseline - 3, baseline + 3]))
+    strip_base = 0.5 * ROW_HEIGHT_MM
+    add_trace(calib_mm + np.arange(n) / fs * MM_PER_S, strip_base + signal[index[rhythm_lead.lower()]] * MM_PER_MV)
+    annotations.append(dict(x=calib_mm + 1, y=strip_base + 12, text=f"{rhythm_lead} (rhythm)", showarrow=False,
+                            xanchor="left", font=dict(size=12, color="black")))
+    for r in range(rows):  # 1 mV calibration pulse at the start of every row
+        base = height_mm - (r + 0.5) * ROW_HEIGHT_MM
+        add_trace(np.array([1, 3, 3, 8, 8, 10]), base + np.array([0, 0, MM_PER_MV, MM_PER_MV, 0, 0]))
+
+    fig = go.Figure(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", hoverinfo="skip",
+                               line=dict(color="black", width=line_width), showlegend=False))
+    x_max = calib_mm + width_mm
+    axis = dict(showticklabels=False, zeroline=False, ticks="", showline=False, dtick=5, gridcolor=MAJOR_RED,
+                gridwidth=1, minor=dict(dtick=1, gridcolor=MINOR_RED, showgrid=True), fixedrange=False)
+    fig.update_xaxes(range=[0, x_max], constrain="domain", **axis)
+    fig.update_yaxes(range=[0, height_mm], scaleanchor="x", scaleratio=1, constrain="domain", **axis)
+    fig.update_layout(
+        annotations=annotations, plot_bgcolor=PAPER_PINK, paper_bgcolor="white",
+        margin=dict(l=10, r=10, t=40 if title else 10, b=30), height=int(120 + 2.6 * height_mm),
+        title=dict(text=title) if title else None,
+    )
+    fig.add_annotation(x=x_max, y=0, xref="x", yref="y", showarrow=False, xanchor="right", yanchor="top",
+                       text=f"25 mm/s · 10 mm/{units} · {fs:g} Hz · {duration:.1f} s", font=dict(size=11))
+    return fig
+
+
+def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: str | None = None) -> go.Figure:
+    """The ED, mid-cycle and ES frames (3, H, W) side by side in grey scale."""
+    frames = np.asarray(frames, dtype=float)
+    if frames.ndim != 3 or frames.shape[0] != len(titles):
+        raise ValueError(f"frames must be ({len(titles)}, height, width); got shape {frames.shape}")
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02)
+    lo, hi = np.nanpercentile(frames, [1, 99]) if np.isfinite(frames).any() else (0.0, 1.0)
+    for i, frame in enumerate(frames):
+        fig.add_trace(go.Heatmap(z=frame[::-1], colorscale="gray", zmin=lo, zmax=hi if hi > lo else lo + 1,
+                                 showscale=False, hoverinfo="skip"), row=1, col=i + 1)
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
+    for i in range(2, len(titles) + 1):
+        fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
+    fig.update_layout(margin=dict(l=5, r=5, t=50 if title else 30, b=5), height=320,
+                      title=dict(text=title) if title else None)
+    return fig

@@ -1,0 +1,414 @@
+"""A small but realistic synthetic workspace for building and testing the app.
+
+`fill_store(workspace)` writes what the pipeline will write: three datasets with records,
+labels and demographics, a baseline and one fine-tuning run with checkpoints, embeddings,
+aligned projections with points, metrics (per-label silhouettes with CIs, centroids,
+per-class F1, ACDC folds, probes) and jobs in every status, plus preprocessed arrays so
+the record preview has something to draw. Deterministic for a given seed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio_core.config import Workspace
+from cardio_core.labels import ACDC_GROUPS, CLASS_GROUP, CLASSES, RHYTHM_LABELS, bmi_category
+from cardio_core.data.preprocessing.storage import write_shard
+from cardio_core.store.store import Store
+
+BASELINE_ID = "ecg-mmcl-pretrained"
+RANDOM_ID = "ecg-random"
+CMR_BASELINE_ID = "cmr-imagenet"
+RUN_ID = "run-ecg-demo"
+JOB_DONE_ID = "job-done"
+OTHER_CLASSES = [c for c in CLASSES if c not in RHYTHM_LABELS and c != "CAVB"]
+RHYTHM_CENTRES = {"AFIB": (-4.0, 3.0), "GSVT": (4.0, 3.0), "PACE": (0.0, -5.0), "SB": (-4.0, -2.0), "SR": (4.0, -2.0)}
+
+
+def checkpoint_id(epoch: int) -> str:
+    return f"{RUN_ID}-e{epoch:03d}"
+
+
+def _records(rng, dataset_id, n, split_probs, start=1):
+    ids = {"chapman": [f"JS{start + i:05d}" for i in range(n)],
+           "ptbxl": [str(start + i) for i in range(n)],
+           "acdc": [f"patient{start + i:03d}" for i in range(n)]}[dataset_id]
+    age = np.clip(rng.normal(60, 15, n), 18, 95).round()
+    height = rng.normal(170, 10, n).round(1)
+    weight = rng.normal(75, 14, n).round(1)
+    bmi = (weight / (height / 100) ** 2).round(1)
+    splits, probs = zip(*split_probs.items())
+    split = rng.choice(splits, size=n, p=probs)
+    fold = np.where(dataset_id == "acdc", np.arange(n) % 5, -1)
+    ext = {"chapman": ".hea", "ptbxl": ".hea", "acdc": "_4d.nii.gz"}[dataset_id]
+    return pd.DataFrame({
+        "dataset_id": dataset_id, "record_id": ids, "patient_id": ids, "split": split,
+        "fold": pd.array(np.where(fold >= 0, fold, pd.NA), dtype="Int64"), "age": age,
+        "sex": rng.choice(["M", "F"], size=n),
+        "height": height if dataset_id == "acdc" else np.nan,
+        "weight": weight if dataset_id == "acdc" else np.nan,
+        "bmi": bmi if dataset_id == "acdc" else np.nan,
+        "bmi_category": [bmi_category(b) for b in bmi] if dataset_id == "acdc" else None,
+        "source_path": [f"/data/{dataset_id}/{r}{ext}" for r in ids], "excluded": False,
+    })
+
+
+def _ecg_labels(rng, records):
+    rows = []
+    for rid in records["record_id"]:
+        rhythm = rng.choice(RHYTHM_LABELS, p=[0.2, 0.15, 0.05, 0.35, 0.25])
+        classes = [rhythm]
+        if rng.random() < 0.4:
+            classes += list(rng.choice(OTHER_CLASSES, size=rng.integers(1, 3), replace=False))
+        rows += [(rid, c) for c in dict.fromkeys(classes)]
+    return pd.DataFrame(rows, columns=["record_id", "class"])
+
+
+def _points(rng, labels, record_ids, spread):
+    first = labels.groupby("record_id")["class"].first()
+    centre = np.array([RHYTHM_CENTRES.get(first.get(r), (0.0, 0.0)) for r in record_ids])
+    return centre + rng.normal(0, spread, size=(len(record_ids), 2))
+
+
+def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptbxl: int = 80, n_acdc: int = 50,
+               epochs: tuple[int, ...] = (5, 10), seed: int = 0, with_jobs: bool = True,
+               with_arrays: bool = True) -> Store:
+    """Fill the workspace's store with a synthetic but schema-exact workspace; returns the Store."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
+    ws = ws.ensure()
+    store = Store(ws.db_path)
+    rng = np.random.default_rng(seed)
+
+    chap = _records(rng, "chapman", n_chapman, {"train": 0.7, "val": 0.15, "test": 0.15})
+    chap.loc[chap.index[: max(1, n_chapman // 4)], "split"] = "test"  # enough test records to look at
+    ptb = _records(rng, "ptbxl", n_ptbxl, {"display": 0.5, "pool": 0.5})
+    acdc = _records(rng, "acdc", n_acdc, {"cv": 1.0})
+    chap_labels, ptb_labels = _ecg_labels(rng, chap), _ecg_labels(rng, ptb)
+    ptb_labels = ptb_labels[ptb_labels["class"].isin(RHYTHM_LABELS)]  # PTB-XL maps rhythm only
+    acdc_labels = pd.DataFrame({"record_id": acdc["record_id"], "class": [ACDC_GROUPS[i % 5] for i in range(n_acdc)]})
+    all_labels = []
+    for dataset_id, recs, labs in (("chapman", chap, chap_labels), ("ptbxl", ptb, ptb_labels), ("acdc", acdc, acdc_labels)):
+        recs["n_labels"] = recs["record_id"].map(labs.groupby("record_id").size()).fillna(0).astype(int)
+        labs = labs.assign(dataset_id=dataset_id,
+                           class_group=[CLASS_GROUP.get(c, "ACDC") for c in labs["class"]])
+        all_labels.append(labs[["dataset_id", "record_id", "class", "class_group"]])
+    records = pd.concat([chap, ptb, acdc], ignore_index=True)
+    labels = pd.concat(all_labels, ignore_index=True)
+
+    datasets = pd.DataFrame({
+        "dataset_id": ["chapman", "ptbxl", "acdc"], "modality": ["ecg", "ecg", "cmr"],
+        "source_dir": [str(ws.demo_dir / d) for d in ("chapman", "ptbxl", "acdc")], "is_demo": True,
+        "n_records": [n_chapman, n_ptbxl, n_acdc], "n_files": [n_chapman + 2, n_ptbxl, n_acdc],
+        "preprocessed_dir": [str(ws.preprocessed_dir / d) for d in ("chapman", "ptbxl", "acdc")],
+        "split_seed": 42, "ingested_at": pd.Timestamp("2026-01-01"),
+    })
+    weights = pd.DataFrame({
+        "weights_id": [BASELINE_ID, RANDOM_ID, CMR_BASELINE_ID] + [checkpoint_id(e) for e in epochs],
+        "modality": ["ecg", "ecg", "cmr"] + ["ecg"] * len(epochs),
+        "name": ["MMCL pre-trained ECG encoder", "random init", "ImageNet ResNet-50"]
+                + [f"{RUN_ID} epoch {e}" for e in epochs],
+        "kind": ["pretrained", "random", "pretrained"] + ["checkpoint"] * len(epochs),
+        "path": [str(ws.weights_dir / "signal_encoder_mmcl.pth"), None, None]
+                + [str(ws.runs_dir / JOB_DONE_ID / f"epoch{e:03d}.ckpt") for e in epochs],
+        "parent_weights_id": [None, None, None] + [BASELINE_ID] * len(epochs),
+    })
+    with store.write() as con:
+        for table, df in (("datasets", datasets), ("records", records), ("labels", labels), ("weights", weights)):
+            con.register("_df", df)
+            cols = ", ".join(f'"{c}"' for c in df.columns)
+            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _df")
+            con.unregister("_df")
+        con.execute("INSERT INTO runs (run_id, job_id, modality, dataset_id, recipe, config, parent_weights_id) "
+                    "VALUES (?, ?, 'ecg', 'chapman', 'demo_ecg', ?, ?)",
+                    [RUN_ID, JOB_DONE_ID, json.dumps({"epochs": max(epochs)}), BASELINE_ID])
+        for e in epochs:
+            con.execute("INSERT INTO checkpoints (weights_id, run_id, job_id, epoch, step, path, val_metrics) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [checkpoint_id(e), RUN_ID, JOB_DONE_ID, e, e * 100,
+                         str(ws.runs_dir / JOB_DONE_ID / f"epoch{e:03d}.ckpt"), json.dumps({"val_macro_f1": 0.3 + e / 50})])
+        con.execute("INSERT INTO problems (dataset_id, file, problem, stage) VALUES "
+                    "('chapman', '/data/chapman/JS99999.hea', 'header declares 11 leads, expected 12', 'read')")
+
+    write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, epochs=epochs, seed=seed)
+    _write_metrics(store, rng, epochs)
+    if with_jobs:
+        _write_jobs(store, ws)
+    if with_arrays:
+        _write_arrays(store, ws, rng, records)
+    return store
+
+
+def write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, *, epochs=(5, 10), seed=0):
+    """Projections for baseline and every checkpoint; spreads shrink as fine-tuning 'separates' labels."""
+    rng = np.random.default_rng(seed + 1)
+    test = chap[chap["split"] == "test"]
+    display = ptb[ptb["split"] == "display"] if (ptb["split"] == "display").any() else ptb
+    projections, points = [], []
+    ids = [(BASELINE_ID, 4.0)] + [(checkpoint_id(e), 3.0 / (1 + i)) for i, e in enumerate(epochs)]
+    for weights_id, spread in ids:
+        for view in ("chapman_test", "cross_domain"):
+            pid = f"{weights_id}:{view}"
+            aligned = f"{BASELINE_ID}:{view}" if weights_id != BASELINE_ID else None
+            projections.append((pid, weights_id, view, "umap", json.dumps({"n_neighbors": 30, "min_dist": 0.25}), aligned))
+            xy = _points(rng, chap_labels, test["record_id"].tolist(), spread)
+            points.append(pd.DataFrame({"projection_id": pid, "dataset_id": "chapman",
+                                        "record_id": test["record_id"].values, "x": xy[:, 0], "y": xy[:, 1]}))
+            if view == "cross_domain":
+                xy = _points(rng, ptb_labels, display["record_id"].tolist(), spread * 1.3) + 0.5
+                points.append(pd.DataFrame({"projection_id": pid, "dataset_id": "ptbxl",
+                                            "record_id": display["record_id"].values, "x": xy[:, 0], "y": xy[:, 1]}))
+    pid = f"{CMR_BASELINE_ID}:acdc"
+    projections.append((pid, CMR_BASELINE_ID, "acdc", "umap", json.dumps({"n_neighbors": 15, "min_dist": 0.1}), None))
+    xy = rng.normal(0, 2, size=(len(acdc), 2))
+    points.append(pd.DataFrame({"projection_id": pid, "dataset_id": "acdc", "record_id": acdc["record_id"].values,
+                                "x": xy[:, 0], "y": xy[:, 1]}))
+    store.insert_df("projections", pd.DataFrame(projections, columns=["projection_id", "weights_id", "view", "method",
+                                                                      "params", "aligned_to"]))
+    store.insert_df("projection_points", pd.concat(points, ignore_index=True))
+
+
+def _write_metrics(store, rng, epochs):
+    rows = []
+
+    def add(wid, scope, name, label="", value=0.0, fold=-1, ci=None):
+        lo, hi = (value - ci, value + ci) if ci is not None else (None, None)
+        rows.append((wid, scope, name, label, fold, float(value), lo, hi))
+
+    thesis_base = {"AFIB": 0.028, "GSVT": 0.030, "PACE": 0.086, "SB": 0.068, "SR": 0.010}
+    thesis_ft = {"AFIB": 0.179, "GSVT": 0.142, "PACE": 0.096, "SB": 0.276, "SR": 0.195}
+    ids = [BASELINE_ID] + [checkpoint_id(e) for e in epochs]
+    for k, wid in enumerate(ids):
+        t = k / max(1, len(ids) - 1)
+        per_label = {lab: thesis_base[lab] + t * (thesis_ft[lab] - thesis_base[lab]) for lab in RHYTHM_LABELS}
+        add(wid, "chapman_test", "silhouette", "", 0.039 + t * (0.210 - 0.039), ci=0.01)
+        add(wid, "ptbxl_display", "silhouette", "", -0.004 + t * 0.078, ci=0.02)
+        for lab, v in per_label.items():
+            add(wid, "chapman_test", "silhouette", lab, v, ci=0.015)
+            add(wid, "ptbxl_display", "silhouette", lab, v / 2, ci=0.03)
+            single = 10 - 4 * t + rng.random()
+            multi = single * (1.2 + 0.1 * rng.random())
+            add(wid, "chapman_test", "centroid_single", lab, single)
+            add(wid, "chapman_test", "centroid_multi", lab, multi)
+            add(wid, "chapman_test", "centroid_ratio", lab, multi / single)
+            add(wid, "chapman_test", "centroid_pct_diff", lab, 100 * (multi - single) / single)
+            add(wid, "cross_domain", "ptbxl_to_chapman_centroid", lab, 12 - 3 * t + rng.random())
+        add(wid, "cross_domain", "share_sr_closer_to_sb", "", 0.4 - 0.2 * t)
+        add(wid, "chapman_test", "knn_purity", "", 0.5 + 0.3 * t)
+        add(wid, "chapman_test", "probe_age_r2", "", 0.30 - 0.1 * t)
+        add(wid, "chapman_test", "probe_sex_auroc", "", 0.80 - 0.1 * t)
+        add(wid, "cross_domain", "domain_auroc", "", 0.95 - 0.1 * t)
+        if wid != BASELINE_ID:
+            f1s = []
+            for i, cls in enumerate(CLASSES):
+                prevalence = 0.3 * np.exp(-i / 4)
+                f1 = float(np.clip(0.3 + 2 * prevalence + rng.normal(0, 0.05), 0, 1))
+                f1s.append(f1)
+                add(wid, "chapman_test", "f1", cls, f1)
+                add(wid, "chapman_test", "precision", cls, min(1.0, f1 + 0.05))
+                add(wid, "chapman_test", "recall", cls, max(0.0, f1 - 0.05))
+                add(wid, "chapman_test", "support", cls, float(int(1000 * prevalence) + 1))
+                add(wid, "chapman_test", "prevalence", cls, prevalence)
+            add(wid, "chapman_test", "f1", "", float(np.mean(f1s)))
+            add(wid, "chapman_test", "precision", "", float(np.mean(f1s)) + 0.05)
+            add(wid, "chapman_test", "recall", "", float(np.mean(f1s)) - 0.05)
+            add(wid, "chapman_test", "prevalence_f1_r", "", 0.8)
+            add(wid, "chapman_test", "linear_probe_macro_f1", "", 0.4 + 0.1 * t)
+    accs = [0.60, 0.65, 0.58, 0.70, 0.62]
+    for fold, acc in enumerate(accs):
+        add(CMR_BASELINE_ID, "acdc", "accuracy", "", acc, fold=fold)
+        add(CMR_BASELINE_ID, "acdc", "silhouette", "", 0.05 + 0.02 * fold, fold=fold)
+        for g in ACDC_GROUPS:
+            add(CMR_BASELINE_ID, "acdc", "intra_inter_ratio", g, 0.8 + 0.05 * fold + 0.01 * len(g), fold=fold)
+    add(CMR_BASELINE_ID, "acdc", "accuracy", "", float(np.mean(accs)), fold=-1)
+    add(CMR_BASELINE_ID, "acdc", "probe_bmi_r2", "", 0.12)
+    store.insert_df("metrics", pd.DataFrame(rows, columns=["weights_id", "scope", "name", "label", "fold",
+                                                           "value", "ci_low", "ci_high"]))
+
+
+def _write_jobs(store, ws):
+    now = pd.Timestamp.now()
+    jobs = [
+        (JOB_DONE_ID, "succeeded", now - pd.Timedelta("2h"), now - pd.Timedelta("1h"), None),
+        ("job-running", "running", now - pd.Timedelta("10min"), None, None),
+        ("job-queued", "queued", None, None, None),
+        ("job-failed", "failed", now - pd.Timedelta("3h"), now - pd.Timedelta("170min"),
+         "CUDA requested but no GPU is available"),
+        ("job-cancelled", "cancelled", now - pd.Timedelta("5h"), now - pd.Timedelta("290min"), None),
+    ]
+    has_launcher = bool(store.scalar("SELECT count(*) FROM information_schema.columns "
+                                     "WHERE table_name = 'jobs' AND column_name = 'launcher'"))
+    with store.write() as con:
+        for job_id, status, started, finished, error in jobs:
+            run_dir = ws.runs_dir / job_id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log = run_dir / "log.txt"
+            log.write_text("".join(f"epoch {e}: train_loss={1 / (e + 1):.3f}\n" for e in range(6)))
+            spec = {"kind": "finetune", "modality": "ecg", "dataset": "chapman", "recipe": "demo_ecg",
+                    "weights": BASELINE_ID, "epochs": 10, "checkpoint_every": 5, "device": "cpu", "seed": 0,
+                    "overrides": {}, "params": {}, "folds": None, "name": None}
+            con.execute("INSERT INTO jobs (job_id, kind, spec, status, log_path, error, started_at, finished_at) "
+                        "VALUES (?, 'finetune', ?, ?, ?, ?, ?, ?)",
+                        [job_id, json.dumps(spec), status, str(log), error, started, finished])
+            if status in ("running", "queued") and has_launcher:
+                # On a cluster, so this machine's scheduler neither reaps nor starts them.
+                con.execute("UPDATE jobs SET launcher = 'slurm', host = 'gpu-node-7' WHERE job_id = ?", [job_id])
+            if status == "running":
+                (run_dir / "progress.json").write_text(json.dumps(
+                    {"epoch": 4, "epochs": 10, "step": 400, "total_steps": 1000, "fraction": 0.4, "eta_s": 540,
+                     "stage": "train", "metrics": {"train_loss": 0.21, "val_macro_f1": 0.41}}))
+
+
+def _write_arrays(store, ws, rng, records):
+    """Preprocessed arrays for a few records of each dataset (enough for the preview)."""
+    t = np.arange(5000) / 500.0
+    for dataset_id, shape in (("chapman", (12, 5000)), ("ptbxl", (12, 5000)), ("acdc", (3, 210, 210))):
+        ids = records.loc[records["dataset_id"] == dataset_id, "record_id"].tolist()
+        if dataset_id == "chapman":
+            ids = records.loc[(records["dataset_id"] == "chapman") & (records["split"] == "test"), "record_id"].tolist()
+        ids = ids[:8]
+        if dataset_id == "acdc":
+            yy, xx = np.mgrid[:210, :210]
+            ring = np.exp(-((np.hypot(yy - 105, xx - 105) - 40) ** 2) / 60)
+            arr = np.stack([np.stack([ring * s for s in (1.0, 0.8, 0.6)]) for _ in ids]).astype(np.float32)
+        else:
+            beat = sum(np.exp(-((t % 0.8) - 0.3) ** 2 / 2e-4) * 1.0 for _ in range(1))
+            arr = np.stack([np.stack([beat * (0.5 + 0.1 * lead) + rng.normal(0, 0.02, 5000) for lead in range(12)])
+                            for _ in ids]).astype(np.float32)
+        directory = ws.preprocessed_dir / dataset_id
+        write_shard(directory / "shard_00000.npy", arr)
+        store.insert_df("preprocessed", pd.DataFrame({"dataset_id": dataset_id, "record_id": ids,
+                                                      "shard": "shard_00000.npy", "row_index": np.arange(len(ids))}))
+
+
+def fill_many_points(store: Store, weights_ids: list[str], n_points: int, *, seed: int = 0) -> None:
+    """Add `n_points` Chapman test records with points in each weights' chapman_test projection (benchmarks)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"JB{i:06d}" for i in range(n_points)]
+    recs = pd.DataFrame({"dataset_id": "chapman", "record_id": ids, "split": "test",
+                         "age": rng.integers(18, 95, n_points).astype(float), "sex": rng.choice(["M", "F"], n_points),
+                         "source_path": [f"/data/chapman/{r}.hea" for r in ids], "n_labels": 1, "excluded": False})
+    rhythm = rng.choice(RHYTHM_LABELS, n_points)
+    labs = pd.DataFrame({"dataset_id": "chapman", "record_id": ids, "class": rhythm, "class_group": "Rhythm"})
+    store.insert_df("records", recs)
+    store.insert_df("labels", labs)
+    centre = np.array([RHYTHM_CENTRES[r] for r in rhythm])
+    for k, wid in enumerate(weights_ids):
+        xy = centre + rng.normal(0, 3.0 / (1 + k), (n_points, 2))
+        store.insert_df("projection_points", pd.DataFrame({"projection_id": f"{wid}:chapman_test", "dataset_id": "chapman",
+                                                           "record_id": ids, "x": xy[:, 0], "y": xy[:, 1]}))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """`streamlit run app/main.py` on a workspace in a subprocess; a context manager yielding its URL."""
+
+    def __init__(self, workspace_root: str | Path, port: int | None = None, timeout: float = 60.0, log_path=None):
+        self.workspace_root = Path(workspace_root)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.timeout = timeout
+        self.log_path = Path(log_path) if log_path else self.workspace_root / "streamlit.log"
+        self.process = None
+
+    def __enter__(self) -> str:
+        import os
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = dict(os.environ, CARDIO_WORKSPACE=str(self.workspace_root), PYTHONUNBUFFERED="1")
+        env.pop("CARDIO_APP_PASSWORD", None)
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"), "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"streamlit did not answer on {self.url} within {self.timeout:.0f} s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+        self._log.close()
+
+
+# -- browser helpers (Playwright pages) ---------------------------------------------------------------------
+def settle(page, title: str, *, draw_ms: int = 2500) -> None:
+    """Wait for the page titled `title` to finish its script run, then for WebGL panels to draw."""
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
+    # Streamlit shows a "running" status widget while the script runs; wait until it is gone.
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    page.wait_for_timeout(draw_ms)  # WebGL panels draw after the script ends
+
+
+def assert_no_exception(page, where: str) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{where}: " + " | ".join(b.inner_text()[:300] for b in boxes.all())
+
+
+def box_select(page, chart, frac_x: float = 0.6, frac_y: float = 0.7) -> None:
+    """Drag a box-selection over the top-left part of a Plotly chart."""
+    chart.hover()
+    chart.locator('.modebar-btn[data-title="Box Select"]').first.click()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * frac_x, box["y"] + box["height"] * frac_y, steps=15)
+    page.mouse.up()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox (retrying a click that lands during a rerun)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    for _ in range(5):
+        box.locator("input").first.click()
+        try:
+            page.get_by_role("option").filter(has_text=option).first.wait_for(timeout=3_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    page.get_by_role("option").filter(has_text=option).first.click()
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+
+
+def launch_job(page) -> str:
+    """Click the Jobs form's Launch button; the submitted job's id."""
+    page.get_by_role("button", name="Launch").click()
+    message = page.get_by_text("Submitted ", exact=False).first
+    message.wait_for(timeout=30_000)
+    return message.inner_text().split()[1].rstrip(";")
+
+
+def job_card_text(page, job_id: str) -> str:
+    """The text of one job's card in the Jobs page's live table ('' while it is not listed)."""
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    jobs_part = text[text.rfind("Jobs\n"):]
+    at = jobs_part.find(job_id)
+    return jobs_part[at:].split("Log tail")[0] if at >= 0 else ""

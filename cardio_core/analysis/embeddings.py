@@ -1,0 +1,142 @@
+"""Embeddings: the pooled encoder output of every record, computed without augmentation and stored per weights.
+
+`embed_weights` embeds the evaluation sets of registered weights (method.md §5: the
+Chapman test split, the PTB-XL display subset, the ACDC validation folds; the Chapman
+validation split too, for the linear probe) and stores the vectors.
+
+ECG records are cropped to samples 0..crop_length-1 (the evaluation crop), so the same
+checkpoint always gives the same vectors (method.md §7, mistake 6). Batched under
+inference_mode; bf16 autocast on CUDA.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cardio_core.analysis.metric_rows import store_classification
+from cardio_core.data.dataset_view import load_view
+from cardio_core.errors import CardioError
+from cardio_core.store import Store
+
+# What gets embedded for every set of weights: (dataset, SQL condition on the records).
+ECG_SETS = [("chapman", "r.split = 'test'"), ("chapman", "r.split = 'val'"), ("ptbxl", "r.split = 'display'")]
+CMR_SETS = [("acdc", "TRUE")]
+
+
+@dataclass
+class EmbeddingBatchResult:
+    record_ids: list[str]
+    vectors: np.ndarray            # (n, d) float32
+    probabilities: np.ndarray | None  # (n, n_classes) sigmoid/softmax outputs of the head, if wanted
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, device: str = "cpu",
+                       crop_length: int = 2500, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed every record of `arrays` (indexable by position; ECG (12, T), CMR (3, H, W)).
+
+    Returns (vectors (n, d) float32, head probabilities (n, C) or None).
+    """
+    import torch
+
+    if modality not in ("ecg", "cmr"):
+        raise ValueError(f"modality must be 'ecg' or 'cmr', got {modality!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    use_bf16 = dev.type == "cuda"
+    vecs, probs = [], []
+    n = len(arrays)
+    with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+        for start, stop in _batches(n, batch_size):
+            batch = np.stack([arrays[i] for i in range(start, stop)]).astype(np.float32, copy=False)
+            if modality == "ecg":
+                batch = batch[:, None, :, :crop_length]   # evaluation crop: samples 0..crop_length-1
+            x = torch.from_numpy(np.ascontiguousarray(batch)).to(dev, non_blocking=True)
+            feats = model.forward_features(x)
+            vecs.append(feats.float().cpu().numpy())
+            if with_head:
+                logits = model.forward_head(feats).float()
+                p = torch.sigmoid(logits) if modality == "ecg" else torch.softmax(logits, dim=1)
+                probs.append(p.cpu().numpy())
+    if not vecs:
+        return np.empty((0, 0), np.float32), None
+    return np.concatenate(vecs).astype(np.float32), (np.concatenate(probs) if with_head else None)
+
+
+def store_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequence[str], vectors: np.ndarray,
+                     fold: int | None = None) -> None:
+    """Replace this (weights, dataset) pair's embeddings for these records, atomically."""
+    if len(record_ids) != len(vectors):
+        raise ValueError(f"{len(record_ids)} record ids but {len(vectors)} vectors")
+    df = pd.DataFrame({"weights_id": weights_id, "dataset_id": dataset_id,
+                       "record_id": list(map(str, record_ids)), "fold": fold,
+                       "vector": list(np.asarray(vectors, dtype=np.float32))})
+    with store.write() as con:
+        con.execute("DELETE FROM embeddings WHERE weights_id = ? AND dataset_id = ? AND list_contains(?, record_id)",
+                    [weights_id, dataset_id, df["record_id"].tolist()])
+        con.register("_emb", df)
+        con.execute("INSERT INTO embeddings (weights_id, dataset_id, record_id, fold, vector) "
+                    "SELECT weights_id, dataset_id, record_id, fold, vector::FLOAT[] FROM _emb")
+        con.unregister("_emb")
+
+
+def load_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequence[str] | None = None
+                    ) -> tuple[list[str], np.ndarray]:
+    """(record ids, vectors (n, d)) in record-id order, or in the given order."""
+    with store.read() as con:
+        rel = con.execute("SELECT record_id, vector FROM embeddings WHERE weights_id = ? AND dataset_id = ? "
+                          "ORDER BY record_id", [weights_id, dataset_id])
+        rows = rel.fetchnumpy()
+    ids = [str(r) for r in rows["record_id"]]
+    if not ids:
+        return [], np.empty((0, 0), np.float32)
+    X = np.stack(rows["vector"]).astype(np.float32)
+    if record_ids is not None:
+        pos = {r: i for i, r in enumerate(ids)}
+        missing = [r for r in record_ids if r not in pos]
+        if missing:
+            raise KeyError(f"no embeddings of {weights_id} for {len(missing)} records of {dataset_id}, e.g. {missing[:3]}")
+        order = [pos[r] for r in record_ids]
+        return list(record_ids), X[order]
+    return ids, X
+
+
+def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: str = "cpu",
+               batch_size: int = 128, head_trained: bool = False, sets=None) -> dict[str, int]:
+    counts = {}
+    for dataset_id, where in sets or (ECG_SETS if modality == "ecg" else CMR_SETS):
+        try:
+            view = load_view(store, dataset_id, where=where)
+        except CardioError:
+            continue  # dataset not ingested: nothing to embed
+        if len(view.records) == 0:
+            continue
+        want_head = head_trained and dataset_id in ("chapman", "acdc")
+        X, probs = compute_embeddings(model, view.arrays, modality=modality, batch_size=batch_size,
+                                      device=device, with_head=want_head)
+        ids = view.records["record_id"].tolist()
+        store_embeddings(store, weights_id, dataset_id, ids, X)
+        counts[f"{dataset_id}:{where}"] = len(ids)
+        if want_head and dataset_id == "chapman" and "'test'" in where:
+            store_classification(store, weights_id, view.Y, probs, view.classes)
+    return counts
+
+
+def embed_weights(store: Store, weights_id: str, *, device: str = "auto", batch_size: int = 128,
+                  encoder=None) -> dict[str, int]:
+    """Embed the evaluation sets with registered weights; `encoder` (a LoadedEncoder) skips loading them again."""
+    from cardio_core.catalog import get_weights, open_weights
+    from cardio_core.models.device import resolve_device
+    modality = get_weights(store, weights_id)["modality"]
+    encoder = encoder or open_weights(store, weights_id)
+    return embed_sets(store, encoder.model, weights_id, modality, device=resolve_device(device),
+                      batch_size=batch_size, head_trained=encoder.head_trained)

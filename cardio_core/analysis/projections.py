@@ -1,0 +1,162 @@
+"""2-D projections of embeddings with UMAP (method.md §5), stable across a run's checkpoints, and their storage.
+
+Computed in jobs, never in the app: `project_weights` fits one view of one weights id and stores it.
+
+Stability choice: each checkpoint of a run is projected separately as it is produced
+(a job cannot wait for the last epoch), initialised from the previous checkpoint's
+layout of the same records and then aligned to it with an orthogonal Procrustes fit
+(rotation/reflection, uniform scale, translation). AlignedUMAP would need every
+checkpoint up front; Procrustes keeps the layouts comparable without that, and never
+distorts a layout beyond a similarity transform, so distances within one checkpoint's
+picture stay UMAP's own.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import orthogonal_procrustes
+
+from cardio_core.analysis.embeddings import load_embeddings
+from cardio_core.data.dataset_view import load_view
+from cardio_core.errors import CardioError
+from cardio_core.store import Store
+
+UMAP_PARAMS = {
+    "ecg": {"n_neighbors": 30, "min_dist": 0.25},
+    "cmr": {"n_neighbors": 15, "min_dist": 0.1},
+}
+
+
+def configure_numba_cache(cache_dir: str | Path) -> None:
+    """Keep numba's JIT cache in the workspace so a second run pays no compile cost.
+
+    Must run before umap (and so numba) is first imported in the process.
+    """
+    path = Path(cache_dir) / "numba"
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
+
+
+def fit_umap(X: np.ndarray, *, n_neighbors: int = 30, min_dist: float = 0.25, seed: int = 42,
+             init: np.ndarray | None = None) -> np.ndarray:
+    """UMAP to 2-D, Euclidean, fixed seed. Returns (n, 2) float32."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"X must be (n_records, n_dims), got shape {X.shape}")
+    n = len(X)
+    if n < 4:
+        raise ValueError(f"UMAP needs at least 4 records, got {n}")
+    import umap
+    n_neighbors = int(min(n_neighbors, n - 1))
+    init_arg = "spectral"
+    if init is not None:
+        init = np.asarray(init, dtype=np.float32)
+        if init.shape != (n, 2):
+            raise ValueError(f"init must have shape ({n}, 2), got {init.shape}")
+        init_arg = _rescale_init(init)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="euclidean",
+                        random_state=seed, init=init_arg, n_jobs=1)
+    return reducer.fit_transform(X).astype(np.float32)
+
+
+def _rescale_init(init: np.ndarray) -> np.ndarray:
+    # UMAP expects an initial layout roughly in [0, 10]; keep the shape, fix the scale.
+    centred = init - init.mean(0)
+    span = np.abs(centred).max() or 1.0
+    return (centred / span * 10.0).astype(np.float32)
+
+
+def align_procrustes(layout: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Similarity transform of `layout` that best matches `reference` (same rows)."""
+    layout = np.asarray(layout, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if layout.shape != reference.shape:
+        raise ValueError(f"layouts differ in shape: {layout.shape} vs {reference.shape}")
+    mu_l, mu_r = layout.mean(0), reference.mean(0)
+    A, B = layout - mu_l, reference - mu_r
+    R, _ = orthogonal_procrustes(A, B)
+    scale = np.trace((A @ R).T @ B) / max(np.trace(A.T @ A), 1e-12)
+    return (scale * A @ R + mu_r).astype(np.float32)
+
+
+def project(X: np.ndarray, *, modality: str = "ecg", seed: int = 42,
+            previous: np.ndarray | None = None) -> np.ndarray:
+    """The method's UMAP for a modality, optionally initialised from and aligned to `previous`."""
+    params = UMAP_PARAMS[modality]
+    layout = fit_umap(X, seed=seed, init=previous, **params)
+    if previous is not None:
+        layout = align_procrustes(layout, previous)
+    return layout
+
+
+# -- stored projections ---------------------------------------------------------------------
+
+# view -> [(dataset, SQL condition on the records)]; the cross-domain view is fitted jointly.
+VIEWS = {
+    "chapman_test": [("chapman", "r.split = 'test'")],
+    "cross_domain": [("chapman", "r.split = 'test'"), ("ptbxl", "r.split = 'display'")],
+    "acdc": [("acdc", "TRUE")],
+}
+MODALITY_VIEWS = {"ecg": ("chapman_test", "cross_domain"), "cmr": ("acdc",)}
+
+
+def projection_id(weights_id: str, view: str) -> str:
+    return f"{weights_id}:{view}"
+
+
+def _view_embeddings(store: Store, weights_id: str, view: str):
+    keys, blocks = [], []
+    for dataset_id, where in VIEWS[view]:
+        try:
+            recs = load_view(store, dataset_id, where=where).records["record_id"].tolist()
+        except CardioError:
+            return [], np.empty((0, 0))  # a dataset of the view is not ingested: no such view
+        have, _ = load_embeddings(store, weights_id, dataset_id)
+        ids = sorted(set(recs) & set(have))
+        if not ids:
+            continue
+        _, X = load_embeddings(store, weights_id, dataset_id, record_ids=ids)
+        keys += [(dataset_id, r) for r in ids]
+        blocks.append(X)
+    return keys, (np.concatenate(blocks) if blocks else np.empty((0, 0)))
+
+
+def load_projection(store: Store, proj_id: str) -> pd.DataFrame:
+    return store.query_df("SELECT dataset_id, record_id, x, y FROM projection_points WHERE projection_id = ? "
+                          "ORDER BY dataset_id, record_id", [proj_id])
+
+
+def project_weights(store: Store, weights_id: str, view: str, *, modality: str, seed: int = 42,
+                    align_to: str | None = None) -> str | None:
+    """UMAP of `view` for these weights; initialised from and aligned to `align_to` when given."""
+    keys, X = _view_embeddings(store, weights_id, view)
+    if len(keys) < 4:
+        return None
+    previous = None
+    if align_to:
+        prev = load_projection(store, align_to)
+        if len(prev):
+            lookup = {(d, r): (x, y) for d, r, x, y in prev.itertuples(index=False)}
+            if all(k in lookup for k in keys):
+                previous = np.array([lookup[k] for k in keys], dtype=np.float32)
+    layout = project(X, modality=modality, seed=seed, previous=previous)
+    pid = projection_id(weights_id, view)
+    params = dict(UMAP_PARAMS[modality], seed=seed, n_components=2, metric="euclidean",
+                  initialised_from=align_to if previous is not None else None)
+    points = pd.DataFrame({"projection_id": pid, "dataset_id": [k[0] for k in keys],
+                           "record_id": [k[1] for k in keys], "x": layout[:, 0].astype(float),
+                           "y": layout[:, 1].astype(float)})
+    with store.write() as con:
+        con.execute("DELETE FROM projection_points WHERE projection_id = ?", [pid])
+        con.execute("DELETE FROM projections WHERE projection_id = ?", [pid])
+        con.execute("INSERT INTO projections (projection_id, weights_id, view, method, params, aligned_to) "
+                    "VALUES (?, ?, ?, 'umap', ?, ?)",
+                    [pid, weights_id, view, json.dumps(params), align_to if previous is not None else None])
+        con.register("_pts", points)
+        con.execute("INSERT INTO projection_points SELECT projection_id, dataset_id, record_id, x, y FROM _pts")
+        con.unregister("_pts")
+    return pid

@@ -1,0 +1,1 @@
+"""Reading, writing, preprocessing, splitting and ingesting the datasets."""

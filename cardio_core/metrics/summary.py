@@ -1,0 +1,55 @@
+"""Summaries of metric values, one implementation each, shared by the app, the report and the pipeline:
+mean ± SD / SE over folds, change and percent change against a baseline.
+
+Edge cases are defined here once, so a number shown on a page and in a report is the
+same number: missing values (NaN) are left out of a fold summary; with one value the
+spread is NaN; a percent change against a baseline of 0 (or a missing one) is NaN, never
+infinite.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FoldSummary:
+    mean: float
+    sd: float     # sample standard deviation, ddof=1
+    se: float     # standard error of the mean, sd / sqrt(n)
+    n: int        # values summarised (NaN left out)
+
+
+def fold_summary(values) -> FoldSummary:
+    """Mean, sample SD and SE of per-fold values; NaN entries are left out (a fold that could not be scored)."""
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64).ravel()
+    if np.isinf(arr).any():
+        raise ValueError("fold values contain infinite values")
+    arr = arr[~np.isnan(arr)]
+    n = len(arr)
+    if n == 0:
+        return FoldSummary(math.nan, math.nan, math.nan, 0)
+    if n == 1:
+        return FoldSummary(float(arr[0]), math.nan, math.nan, 1)
+    sd = float(arr.std(ddof=1))
+    return FoldSummary(float(arr.mean()), sd, sd / math.sqrt(n), n)
+
+
+def change(value, baseline):
+    """value - baseline (element-wise for arrays)."""
+    return np.subtract(value, baseline)
+
+
+def percent_change(value, baseline):
+    """100 * (value - baseline) / |baseline|; NaN where the baseline is 0 or either value is missing.
+
+    Relative to |baseline| so that a rise from a negative silhouette reads as a positive change.
+    Works on scalars (returns a float) and on arrays / Series (element-wise).
+    """
+    value = np.asarray(value, dtype=np.float64)
+    base = np.asarray(baseline, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(base == 0, np.nan, 100.0 * (value - base) / np.abs(base))
+    return float(out) if out.ndim == 0 else out

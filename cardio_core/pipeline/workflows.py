@@ -1,0 +1,133 @@
+"""The steps a job runs, composed: analyse the baseline, train, analyse each checkpoint.
+
+Each function takes the job's context (see pipeline/runs.py) and returns a JSON-able
+summary; jobs/kinds.py maps the job kinds onto them and the demo chain reuses them.
+Training (finetune.py, pretrain.py) never calls analysis itself: the hooks below do.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cardio_core.analysis.analyse import analyse_weights, ensure_analysed
+from cardio_core.analysis.embeddings import compute_embeddings, store_embeddings
+from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
+from cardio_core.analysis.metric_rows import store_cmr_accuracy
+from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights, projection_id
+from cardio_core.catalog import get_weights
+from cardio_core.data.dataset_view import load_view
+from cardio_core.errors import ParameterError
+from cardio_core.models.device import resolve_device
+from cardio_core.pipeline.finetune import finetune_cmr, finetune_ecg, parent_weights
+from cardio_core.pipeline.pretrain import pretrain_ecg
+from cardio_core.pipeline.runs import CheckpointEvent, current_run_id, read_json, recipe_for, register_checkpoint, \
+    write_json
+
+
+def _trained(model):
+    from cardio_core.models.weights import LoadedEncoder
+    return LoadedEncoder(model=model, report=None, source=None, head_trained=True)
+
+
+def finetune(ctx) -> dict:
+    """A fine-tune job: the baseline analysed (once), the run trained, every checkpoint analysed."""
+    configure_numba_cache(ctx.workspace.cache_dir)
+    modality = ctx.spec.modality
+    if modality not in ("ecg", "cmr"):
+        raise ParameterError("modality", f"must be ecg or cmr, got {modality!r}")
+    recipe_for(ctx.spec, modality)  # a bad preset or override fails before the long baseline analysis
+    device = resolve_device(ctx.spec.device)
+    parent_id = parent_weights(ctx, modality)
+    ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
+    ensure_analysed(ctx.store, parent_id, device=device)
+    if modality == "ecg":
+        return finetune_ecg(ctx, parent_id=parent_id, on_checkpoint=ecg_checkpoint_analysis(ctx, device))
+    return _finetune_cmr_and_analyse(ctx, parent_id, device)
+
+
+def ecg_checkpoint_analysis(ctx, device: str):
+    """The hook that embeds, scores and projects each ECG checkpoint, aligned to the one before it."""
+    def analyse(event: CheckpointEvent) -> None:
+        analyse_weights(ctx.store, event.weights_id, encoder=_trained(event.model), device=device,
+                        align_to=event.previous_weights_id, seed=ctx.spec.seed)
+    return analyse
+
+
+def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
+    """Each fold's checkpoint embeds its fold's validation patients and scores their accuracy; after the last
+    fold, one entry per epoch (every fold's validation patients, each embedded by its own fold's model) is
+    registered, scored and projected."""
+    store = ctx.store
+    run_id = current_run_id(ctx)
+    view = load_view(store, "acdc")
+    labels = view.Y.argmax(1).astype(np.int64)
+    record_ids = view.records["record_id"]
+    acc_file = ctx.workspace.runs_dir / run_id / "fold_accuracy.json"
+    accuracy = read_json(acc_file, {})
+
+    def fold_checkpoint(event: CheckpointEvent) -> None:
+        val = event.val_index
+        X, probs = compute_embeddings(event.model, [view.arrays[i] for i in val], modality="cmr", device=device,
+                                      with_head=True)
+        store_embeddings(store, f"{run_id}-e{event.epoch:04d}", "acdc", record_ids.iloc[val].tolist(), X,
+                         fold=event.fold)
+        accuracy.setdefault(str(event.epoch), {})[str(event.fold)] = float((probs.argmax(1) == labels[val]).mean())
+        write_json(acc_file, accuracy)
+
+    out = finetune_cmr(ctx, parent_id=parent_id, on_checkpoint=fold_checkpoint)
+    if ctx.should_stop():
+        return out
+    config = {"parent_weights_id": parent_id, **{k: v for k, v in out.pop("config", {}).items()}}
+    previous = parent_id
+    epochs = sorted(int(e) for e in accuracy)
+    for epoch in epochs:
+        group = f"{run_id}-e{epoch:04d}"
+        per_fold = {int(f): a for f, a in accuracy[str(epoch)].items()}
+        ctx.report_progress(message=f"analysing epoch {epoch} over folds", force=True)
+        register_checkpoint(store, weights_id=group, run_id=run_id, job_id=ctx.job_id, epoch=epoch, step=0,
+                            fold=None, path=None, modality="cmr", parent_id=parent_id,
+                            name=f"{run_id} epoch {epoch} ({len(per_fold)} folds)",
+                            metrics={"val/accuracy_mean": float(np.mean(list(per_fold.values())))}, config=config)
+        evaluate_cmr(store, group, seed=ctx.spec.seed)
+        store_cmr_accuracy(store, group, per_fold)
+        project_weights(store, group, "acdc", modality="cmr", align_to=projection_id(previous, "acdc"))
+        previous = group
+    return {"run_id": run_id, "epochs": epochs}
+
+
+def pretrain(ctx) -> dict:
+    """A pre-training job: MDM on the spec's dataset, then the new encoder analysed as a baseline."""
+    configure_numba_cache(ctx.workspace.cache_dir)
+    out = pretrain_ecg(ctx)
+    if "weights_id" in out:
+        ctx.report_progress(message="analysing the pre-trained baseline", force=True)
+        analyse_weights(ctx.store, out["weights_id"], device=resolve_device(ctx.spec.device), seed=ctx.spec.seed)
+    return out
+
+
+def embed(ctx, weights_ids: list[str]) -> dict:
+    from cardio_core.analysis.embeddings import embed_weights
+    out = {}
+    for i, wid in enumerate(weights_ids):
+        ctx.report_progress(step=i, total_steps=len(weights_ids), message=f"embedding {wid}")
+        out[wid] = embed_weights(ctx.store, wid, device=ctx.spec.device)
+    return out
+
+
+def project(ctx, weights_ids: list[str]) -> dict:
+    configure_numba_cache(ctx.workspace.cache_dir)
+    out = {}
+    for i, wid in enumerate(weights_ids):
+        ctx.report_progress(step=i, total_steps=len(weights_ids), message=f"projecting {wid}")
+        modality = get_weights(ctx.store, wid)["modality"]
+        out[wid] = [project_weights(ctx.store, wid, v, modality=modality) for v in MODALITY_VIEWS[modality]]
+    return out
+
+
+def evaluate(ctx, weights_ids: list[str]) -> dict:
+    for i, wid in enumerate(weights_ids):
+        ctx.report_progress(step=i, total_steps=len(weights_ids), message=f"metrics of {wid}")
+        if get_weights(ctx.store, wid)["modality"] == "ecg":
+            evaluate_ecg(ctx.store, wid, seed=ctx.spec.seed)
+        else:
+            evaluate_cmr(ctx.store, wid, seed=ctx.spec.seed)
+    return {"weights": weights_ids}

@@ -1,0 +1,27 @@
+"""Read models of the pages and the report: each function takes a Store and plain, hashable arguments and
+returns a DataFrame (or a dict of them), so the app can cache it with st.cache_data.
+
+Nothing here trains, fits or projects anything: it only reads what the pipeline wrote. All
+SQL is parameterised. One module per concern: workspace (Overview), weights (pickers,
+lineage), points (projection points, filters, colours), selection, metrics, records.
+"""
+from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_tables, metrics, per_class_table,
+                                         prevalence_vs_f1, probe_trend, silhouette_comparison, thesis_side_by_side)
+from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
+                                        labels_present, projection_points)
+from cardio_core.queries.records import load_record_signal, record_info
+from cardio_core.queries.selection import (deidentify, points_in_box, points_in_polygon, selection_mask,
+                                           selection_summary, selection_table)
+from cardio_core.queries.weights import available_views, baseline_for, list_weights, run_checkpoints, weights_with_view
+from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
+
+__all__ = [
+    "PROBE_NAMES", "acdc_folds", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
+    "silhouette_comparison", "thesis_side_by_side",
+    "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
+    "projection_points",
+    "load_record_signal", "record_info",
+    "deidentify", "points_in_box", "points_in_polygon", "selection_mask", "selection_summary", "selection_table",
+    "available_views", "baseline_for", "list_weights", "run_checkpoints", "weights_with_view",
+    "demo_job_active", "next_steps", "workspace_summary",
+]

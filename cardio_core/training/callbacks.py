@@ -1,0 +1,104 @@
+"""Lightning callbacks of the training jobs: periodic checkpoints, resume points and job progress.
+
+Module-level classes that take the trainer from their hooks; the job's side (progress
+file, cancel flag, checkpoint registration) comes in through small callables or a
+`reporter` with report_progress(...) and should_stop().
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import torch
+
+from cardio_core.models.weights import save_checkpoint
+
+
+def _is_save_epoch(epoch: int, every: int, max_epochs: int | None) -> bool:
+    return epoch % every == 0 or (max_epochs is not None and epoch >= max_epochs)
+
+
+class PeriodicCheckpoint(L.Callback):
+    """Save a CardioScope checkpoint every `every_n_epochs` epochs (and at the last epoch).
+
+    Files are <dirpath>/epoch_<NNNN>.pth; meta holds the epoch, global step, the logged
+    metrics and `extra_meta`. `on_save(path, meta)` lets the caller register each file.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, *, extra_meta: dict | None = None,
+                 on_save: Callable[[Path, dict], None] | None = None):
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.dirpath, self.every_n_epochs = Path(dirpath), every_n_epochs
+        self.extra_meta, self.on_save = dict(extra_meta or {}), on_save
+        self.saved: list[Path] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1   # epochs completed
+        if not _is_save_epoch(epoch, self.every_n_epochs, trainer.max_epochs):
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
+        meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
+        path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
+        self.saved.append(path)
+        if self.on_save is not None:
+            self.on_save(path, meta)
+
+
+def save_trainer_state(trainer: L.Trainer, path: str | Path) -> Path:
+    """The full Lightning state (optimiser, schedule, epoch) written to a temporary name, then renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    trainer.save_checkpoint(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+class ResumeState(L.Callback):
+    """Every `every_n_epochs` epochs (and at the last) write the trainer's state to `path`, then call
+    `on_written(path, epoch, step)` so the job can make it its resume point.
+
+    Placed after PeriodicCheckpoint in the callback list, it runs once that epoch's checkpoint
+    has been written and handled, so a resume never starts past an unhandled checkpoint.
+    """
+
+    def __init__(self, path: str | Path, every_n_epochs: int, *,
+                 on_written: Callable[[Path, int, int], None] | None = None):
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.path, self.every_n_epochs, self.on_written = Path(path), every_n_epochs, on_written
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if not _is_save_epoch(epoch, self.every_n_epochs, trainer.max_epochs):
+            return
+        path = save_trainer_state(trainer, self.path)
+        if self.on_written is not None:
+            self.on_written(path, epoch, trainer.global_step)
+
+
+class JobProgress(L.Callback):
+    """Progress to the job's reporter after every batch and validation; a cancel request stops the
+    Trainer after the current step."""
+
+    def __init__(self, reporter, total_epochs: int, label: str):
+        self.reporter, self.total_epochs, self.label = reporter, total_epochs, label
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.reporter.report_progress(epoch=trainer.current_epoch, step=trainer.global_step,
+                                      total_epochs=self.total_epochs, total_steps=trainer.estimated_stepping_batches,
+                                      message=self.label)
+        if self.reporter.should_stop():
+            trainer.should_stop = True
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        # one level of "stage/name" only: the per-class "val/f1/AFIB" values would swamp the progress file
+        metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()
+                   if torch.is_tensor(v) and v.numel() == 1 and k.count("/") == 1 and math.isfinite(float(v))}
+        self.reporter.report_progress(epoch=trainer.current_epoch + 1, step=trainer.global_step,
+                                      total_epochs=self.total_epochs, metrics=metrics, message=self.label, force=True)

@@ -1,0 +1,34 @@
+"""The project's shared names, defined once: modalities, datasets, recipes, weight-file suffixes, job statuses.
+
+Pages, jobs, the command line and the library import these tuples instead of keeping
+copies, so a new dataset, recipe or status is added in one place. Importing this module is
+cheap (no torch, no store).
+"""
+from __future__ import annotations
+
+MODALITIES = ("ecg", "cmr")
+
+# Datasets the readers know, per modality, and what each job can train on: fine-tuning has
+# labelled targets on Chapman (20 classes) and ACDC (5 groups) only; PTB-XL is the unseen
+# cohort that is embedded and projected, never fine-tuned on.
+DATASETS = ("chapman", "ptbxl", "acdc")
+MODALITY_DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ("acdc",)}
+FINETUNE_DATASETS = {"ecg": ("chapman",), "cmr": ("acdc",)}
+PRETRAIN_DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ()}
+
+# Recipe presets (cardio_core.training.recipes.PRESETS holds their values), per modality.
+RECIPES = ("thesis_ecg", "mmcl_ecg", "thesis_cmr", "demo_ecg", "demo_cmr")
+MODALITY_RECIPES = {m: tuple(r for r in RECIPES if r.endswith(f"_{m}")) for m in MODALITIES}
+DEMO_RECIPES = {"ecg": "demo_ecg", "cmr": "demo_cmr"}
+
+# Weight files the catalogue registers from <workspace>/weights/ (torch.load archives only).
+WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+# Job statuses: queued -> starting -> running -> succeeded | failed | cancelled.
+JOB_STATUSES = ("queued", "starting", "running", "succeeded", "failed", "cancelled")
+# Active: not ended yet (waiting, starting or running). The only meaning of "active" anywhere.
+ACTIVE_STATUSES = ("queued", "starting", "running")
+# Of the active ones, those that have (or are getting) a worker process.
+RUNNING_STATUSES = ("starting", "running")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts stored per weights

@@ -1,0 +1,192 @@
+"""Every page through Streamlit's AppTest on the synthetic workspace and on an empty one."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.testing import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fill_store  # noqa: E402
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "jobs")
+TITLES = {"overview": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
+          "metrics": "Metrics", "jobs": "Jobs"}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ws")
+    fill_store(root)
+    return root
+
+
+def open_page(page, monkeypatch, root, **params):
+    monkeypatch.setenv("CARDIO_WORKSPACE", str(root))
+    monkeypatch.delenv("CARDIO_APP_PASSWORD", raising=False)
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=30)
+    at.query_params.update(params)
+    if page != "overview":
+        at.switch_page(str(REPO / "pages" / f"{page}.py"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == TITLES[page]
+    return at
+
+
+def all_text(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [str(d.value.to_dict()) for d in at.dataframe]
+    parts += [str(s.options) for s in at.selectbox]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_workspace(page, monkeypatch, workspace):
+    at = open_page(page, monkeypatch, workspace)
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_empty_workspace(page, monkeypatch, tmp_path):
+    at = open_page(page, monkeypatch, tmp_path)
+    if page in ("explore", "compare", "subclusters", "metrics"):
+        assert at.info and at.info[0].value.startswith(("No ", "Nothing"))
+    if page == "overview":
+        assert "No dataset" in all_text(at)
+
+
+def test_overview_while_the_first_demo_job_prepares_the_data(monkeypatch, tmp_path):
+    from cardio_core.config import Workspace
+    from cardio_core.store import Store
+    Store(Workspace(tmp_path).ensure().db_path).execute(
+        "INSERT INTO jobs (job_id, kind, spec, status) VALUES ('demo-1', 'demo', '{}', 'running')")
+    text = all_text(open_page("overview", monkeypatch, tmp_path))
+    assert "demo job is generating and ingesting" in text and "cardio setup" not in text
+
+
+def test_explore_state_round_trips_through_the_url(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(5), colour="sex", view="cross_domain")
+    assert at.selectbox(key="ex_w").value == checkpoint_id(5)
+    assert at.selectbox(key="ex_view").value == "cross_domain"
+    assert at.selectbox(key="ex_colour").value == "sex"
+    at.selectbox(key="ex_view").set_value("chapman_test").run()
+    at.selectbox(key="ex_colour").set_value("age").run()
+    assert at.query_params["colour"] == "age" and at.query_params["w"] == checkpoint_id(5)
+    assert at.query_params["view"] == "chapman_test"
+    bad = open_page("explore", monkeypatch, workspace, colour="nonsense", w="no-such-weights")
+    assert bad.selectbox(key="ex_colour").value == "rhythm"
+
+
+def test_selection_from_a_shared_link_covers_every_filtered_record(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), sel="b:-1000,1000,-1000,1000", sex="F")
+    table = at.dataframe[-1].value
+    assert len(table) and set(table["sex"]) == {"F"}
+    assert f"**{len(table)} selected**" in all_text(at)
+    assert any(b.label.startswith("Download selection") for b in at.get("download_button"))
+    at.selectbox(key="ex_colour").set_value("age").run()  # another change keeps the selection
+    assert at.query_params["sel"].startswith("b:")
+
+
+def test_review_mode_hides_ids_and_exact_ages(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, review="1", sel="b:-1000,1000,-1000,1000")
+    assert at.toggle(key="review").value is True
+    table = at.dataframe[-1].value
+    assert "record_id" not in table.columns and set(table["age"]) <= {"<30", "30-39", "40-49", "50-59", "60-69",
+                                                                      "70-79", "80+", "unknown"}
+    text = all_text(at)
+    assert "JS0" not in text and "rec" not in at.query_params
+    at.toggle(key="review").set_value(False).run()
+    assert "review" not in at.query_params and "JS0" in all_text(at)
+
+
+def test_bookmark_is_saved_and_listed_on_overview(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, sel="b:0,5,0,5")
+    at.text_input[0].input("SR island")
+    at.text_area[0].input("check the multi-labelled ones")
+    at.button[0].click().run()
+    assert not at.exception and any("Saved" in s.value for s in at.success)
+    overview = open_page("overview", monkeypatch, workspace)
+    assert "SR island" in str([p.proto for p in overview.get("page_link")]) or "SR island" in all_text(overview)
+
+
+def test_compare_and_metrics_tables(monkeypatch, workspace):
+    at = open_page("compare", monkeypatch, workspace)
+    assert at.selectbox(key="cmp_a").value == BASELINE_ID and at.selectbox(key="cmp_b").value == checkpoint_id(10)
+    sil = next(d.value for d in at.dataframe if "pct_change" in d.value.columns)
+    assert set(sil["label"]) == {"overall", "AFIB", "GSVT", "PACE", "SB", "SR"}
+    m = open_page("metrics", monkeypatch, workspace)
+    per_class = m.dataframe[0].value
+    assert {"f1", "precision", "recall"} <= set(per_class.columns) and "macro" in set(per_class["label"])
+    assert any("CSV" in b.label for b in m.get("download_button"))
+
+
+def test_jobs_form_validates_fields(monkeypatch, workspace):
+    pytest.importorskip("jobs.spec")
+    at = open_page("jobs", monkeypatch, workspace)
+    at.number_input(key="job_epochs").set_value(3)
+    at.number_input(key="job_every").set_value(5)
+    at.button[0].click().run()  # the form's submit button comes first
+    at.run()
+    errors = [e.value for e in at.error]
+    assert any("checkpoint_every" in e or "1..3" in e for e in errors), errors
+    at.number_input(key="job_epochs").set_value(0)
+    at.button[0].click().run()
+    at.run()
+    assert any("1..10000" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_jobs_table_shows_progress_eta_and_stage(monkeypatch, workspace):
+    at = open_page("jobs", monkeypatch, workspace)
+    texts = " | ".join(str(getattr(e, "proto", e)) for e in at.get("progress"))
+    assert "40% · ETA 9m 00s · train" in texts, texts
+
+
+def test_checkpoint_choice_carries_over_to_other_pages(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace)
+    at.selectbox(key="ex_w").set_value(checkpoint_id(5)).run()
+    at.switch_page(str(REPO / "pages" / "compare.py")).run()
+    assert not at.exception and at.selectbox(key="cmp_b").value == checkpoint_id(5)
+
+
+def test_password_gate(monkeypatch, workspace):
+    monkeypatch.setenv("CARDIO_WORKSPACE", str(workspace))
+    monkeypatch.setenv("CARDIO_APP_PASSWORD", "s3cret-team-pass")
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=30).run()
+    assert not at.exception and at.title[0].value == "CardioScope" and not at.get("metric")  # stopped at the gate
+    at.text_input[0].input("guess")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.get("metric")
+    at.text_input[0].input("s3cret-team-pass")
+    at.button[0].click().run()
+    assert not at.exception and at.get("metric")  # the Overview's numbers are shown
+
+
+def test_filters_survive_a_change_of_view(monkeypatch, workspace):
+    from app.testing import CMR_BASELINE_ID
+    at = open_page("explore", monkeypatch, workspace, labels="AFIB,SB", ds="chapman", age="40-70")
+    assert at.multiselect(key="ex_labels").value == ["AFIB", "SB"]
+    assert at.slider(key="ex_age").value == (40, 70)
+    n_filtered = int(at.caption[0].value.split()[0].replace(",", ""))
+    at.selectbox(key="ex_w").set_value(CMR_BASELINE_ID).run()  # ACDC: other labels, other datasets
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="ex_view").value == "acdc" and at.multiselect(key="ex_labels").value == []
+    assert n_filtered > 0
+
+
+def test_epoch_evolution_lists_only_runs_projected_in_the_view(monkeypatch, tmp_path):
+    # A CMR run (sorted before the ECG run) must not be offered for the Chapman view, where it has no points.
+    store = fill_store(tmp_path)
+    store.execute("INSERT INTO runs (run_id, modality, dataset_id, parent_weights_id) "
+                  "VALUES ('run-cmr-a', 'cmr', 'acdc', ?)", [CMR_BASELINE_ID])
+    store.execute("INSERT INTO weights (weights_id, modality, name, kind, parent_weights_id) "
+                  "VALUES ('run-cmr-a-e001', 'cmr', 'run-cmr-a epoch 1', 'checkpoint', ?)", [CMR_BASELINE_ID])
+    store.execute("INSERT INTO checkpoints (weights_id, run_id, epoch, step, path) "
+                  "VALUES ('run-cmr-a-e001', 'run-cmr-a', 1, 10, '/nowhere.ckpt')")
+    store.execute("INSERT INTO projections (projection_id, weights_id, view, method) "
+                  "VALUES ('run-cmr-a-e001:acdc', 'run-cmr-a-e001', 'acdc', 'umap')")
+    at = open_page("compare", monkeypatch, tmp_path)
+    assert at.selectbox(key="cmp_view").value == "chapman_test"
+    assert at.selectbox(key="cmp_run").options == [RUN_ID]
+    assert not [c.value for c in at.caption if "No checkpoint" in c.value or "No run" in c.value]
+    assert any(s.key == "cmp_epoch" for s in at.select_slider)

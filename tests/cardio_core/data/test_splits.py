@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from cardio_core.data.splits import acdc_folds, chapman_split, stratified_subset
+
+
+def _labels(n=600, c=8, seed=0):
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, c)) < np.linspace(0.05, 0.5, c)).astype(int)
+    Y[Y.sum(1) == 0, 0] = 1
+    return Y
+
+
+def test_chapman_split_sizes_and_no_leak():
+    Y = _labels()
+    split = chapman_split(Y, seed=1)
+    assert set(split) == {"train", "val", "test"}
+    counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
+    assert sum(counts.values()) == len(Y)  # every record in exactly one split
+    assert abs(counts["train"] / len(Y) - 0.70) < 0.02
+    assert abs(counts["val"] / len(Y) - 0.15) < 0.02
+
+
+def test_chapman_split_is_stratified_on_every_label():
+    Y = _labels(n=2000, c=10)
+    split = chapman_split(Y, seed=3)
+    overall = Y.mean(0)
+    for s in ("train", "val", "test"):
+        prevalence = Y[split == s].mean(0)
+        assert np.all(np.abs(prevalence - overall) < 0.03), s
+
+
+def test_chapman_split_deterministic_for_seed():
+    Y = _labels()
+    assert (chapman_split(Y, seed=5) == chapman_split(Y, seed=5)).all()
+    assert (chapman_split(Y, seed=5) != chapman_split(Y, seed=6)).any()
+
+
+def test_chapman_split_rejects_bad_input():
+    with pytest.raises(ValueError, match="matrix"):
+        chapman_split(np.zeros(5))
+    with pytest.raises(ValueError, match="fractions"):
+        chapman_split(_labels(), fractions=(0.5, 0.5, 0.5))
+
+
+def test_stratified_subset_fraction_and_strata():
+    rng = np.random.default_rng(0)
+    strata = rng.choice(["SR", "SR", "SR", "AFIB", "SB", "GSVT"], size=1000)
+    strata[0] = "PACE"  # a stratum that occurs once
+    mask = stratified_subset(strata, fraction=0.1, seed=2)
+    assert mask.sum() == 100
+    for s in ("SR", "AFIB"):
+        assert abs(mask[strata == s].mean() - 0.1) < 0.03
+    assert (mask == stratified_subset(strata, fraction=0.1, seed=2)).all()
+
+
+def test_acdc_folds_stratified_each_patient_validated_once():
+    groups = np.repeat(["DCM", "HCM", "MINF", "NOR", "RV"], 30)
+    folds = acdc_folds(groups, seed=0)
+    assert set(folds) == {0, 1, 2, 3, 4}
+    for k in range(5):
+        val = groups[folds == k]
+        assert len(val) == 30  # 120 train / 30 validation per fold
+        assert all((val == g).sum() == 6 for g in np.unique(groups))
+
+
+def test_acdc_folds_tiny_set_falls_back():
+    groups = np.array(["DCM", "HCM", "MINF", "NOR", "RV"] * 2)
+    folds = acdc_folds(groups, seed=0)
+    assert sorted(np.bincount(folds)) == [2, 2, 2, 2, 2]

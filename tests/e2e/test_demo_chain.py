@@ -1,0 +1,219 @@
+"""`cardio demo --size tiny` end to end, as a user runs it, then the real app on the workspace it made.
+
+The chain runs as a real background job through the console script: demo data in the real
+formats, ingest, MDM pre-training of the ECG baseline, an ECG fine-tune with two checkpoints,
+a 5-fold CMR fine-tune, embeddings, aligned projections, metrics and the reports. The store is
+then checked for what issue 4's "done" names, for the baseline and every checkpoint. The
+browser tests open every page on that workspace, select on the scatter, preview a record read
+from its WFDB files, and launch a real (one-epoch) fine-tune from the Jobs form, following it
+until its checkpoint opens in Explore.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.testing import (REPO, RunningApp, assert_no_exception, box_select, choose, job_card_text,  # noqa: E402
+                          launch_job, settle)
+
+from cardio_core.store import Store  # noqa: E402
+
+# `./run test` distributes by file (--dist loadfile), so this module's demo fixture runs once.
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+PAGES = {"": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
+         "metrics": "Metrics", "jobs": "Jobs"}
+
+
+def _cardio() -> list[str]:
+    script = Path(sys.executable).with_name("cardio")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from cardio_cli.main import main; sys.exit(main())"]
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo-chain-ws")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CARDIO_CHAPMAN_DIR", "CARDIO_PTBXL_DIR", "CARDIO_ACDC_DIR")}
+    env["CARDIO_WORKSPACE"] = str(root)
+    t = time.perf_counter()
+    done = subprocess.run(_cardio() + ["demo", "--size", "tiny", "--device", "cpu"], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=900)
+    elapsed = time.perf_counter() - t
+    assert done.returncode == 0, f"cardio demo failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    job_id = done.stdout.strip().splitlines()[0].strip()
+    print(f"cardio demo --size tiny: {elapsed:.0f} s")
+    return {"root": root, "job_id": job_id, "store": Store(root / "cardioscope.duckdb"), "elapsed": elapsed}
+
+
+def test_demo_job_succeeds_and_says_so(demo_ws):
+    store = demo_ws["store"]
+    status, kind = store.query("SELECT status, kind FROM jobs WHERE job_id = ?", [demo_ws["job_id"]])[0]
+    assert (kind, status) == ("demo", "succeeded")
+    assert store.scalar("SELECT count(*) FROM datasets WHERE is_demo") == 3
+
+
+def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_every_checkpoint(demo_ws):
+    store, job = demo_ws["store"], demo_ws["job_id"]
+    ecg_base = f"{job}-pretrain-mdm"
+    ecg_run, cmr_run = f"{job}-ecg", f"{job}-cmr"
+    ecg_ckpts = [r[0] for r in store.query("SELECT weights_id FROM checkpoints WHERE run_id = ? ORDER BY epoch",
+                                           [ecg_run])]
+    assert len(ecg_ckpts) == 2, "the tiny plan saves a checkpoint after each of its 2 epochs"
+    # Lineage: checkpoint -> parent weights -> the job that made it.
+    for wid in ecg_ckpts:
+        parent, job_of = store.query("SELECT w.parent_weights_id, c.job_id FROM weights w JOIN checkpoints c "
+                                     "USING (weights_id) WHERE weights_id = ?", [wid])[0]
+        assert (parent, job_of) == (ecg_base, job)
+    assert store.scalar("SELECT kind FROM weights WHERE weights_id = ?", [ecg_base]) == "pretrained"
+
+    for wid in [ecg_base] + ecg_ckpts:
+        # Every usable Chapman test and validation record (the validation split feeds the linear probe)
+        # and the PTB-XL display subset.
+        n = dict(store.query("SELECT r.split, count(*) FROM embeddings e JOIN records r USING (dataset_id, record_id) "
+                             "WHERE e.weights_id = ? GROUP BY 1", [wid]))
+        n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'test' "
+                              "AND NOT excluded")
+        n_val = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'val' "
+                             "AND NOT excluded")
+        n_display = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'ptbxl' AND split = 'display' "
+                                 "AND NOT excluded")
+        assert n == {"test": n_test, "val": n_val, "display": n_display} and n_display > 0, (wid, n)
+        views = dict(store.query("SELECT view, aligned_to FROM projections WHERE weights_id = ?", [wid]))
+        assert set(views) == {"chapman_test", "cross_domain"}, (wid, views)
+        if wid != ecg_base:  # checkpoints are aligned to the run's earlier layout (epoch evolution)
+            assert all(views.values()), (wid, views)
+        n_points = store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?",
+                                [f"{wid}:chapman_test"])
+        assert n_points == n_test
+        sil = store.query("SELECT label, value, ci_low, ci_high FROM metrics WHERE weights_id = ? "
+                          "AND scope = 'chapman_test' AND name = 'silhouette'", [wid])
+        assert any(label == "" for label, *_ in sil), "overall silhouette"
+        assert any(lo is not None and lo <= v <= hi for _, v, lo, hi in sil), f"{wid}: no bootstrap interval"
+        names = {r[0] for r in store.query("SELECT DISTINCT name FROM metrics WHERE weights_id = ?", [wid])}
+        assert {"knn_purity", "linear_probe_macro_f1", "probe_age_r2", "probe_sex_auroc", "domain_auroc",
+                "centroid_ratio"} <= names, (wid, names)
+        if wid != ecg_base:
+            assert {"f1", "precision", "recall", "prevalence_f1_r"} <= names, (wid, names)
+
+    cmr_ckpts = store.query("SELECT weights_id, fold FROM checkpoints WHERE run_id = ?", [cmr_run])
+    assert sorted(f for _, f in cmr_ckpts if f is not None) == [0, 1, 2, 3, 4]
+    combined = [w for w, f in cmr_ckpts if f is None]
+    assert len(combined) == 1, "one 5-fold checkpoint gathers each fold's validation embeddings"
+    n_acdc = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'acdc' AND NOT excluded")
+    assert store.scalar("SELECT count(DISTINCT record_id) FROM embeddings WHERE weights_id = ?", combined) == n_acdc
+    assert store.scalar("SELECT count(DISTINCT fold) FROM embeddings WHERE weights_id = ?", combined) == 5
+    assert store.scalar("SELECT aligned_to FROM projections WHERE weights_id = ? AND view = 'acdc'", combined)
+    folds = store.query("SELECT fold, value FROM metrics WHERE weights_id = ? AND name = 'accuracy' AND fold >= 0",
+                        combined)
+    assert sorted(f for f, _ in folds) == [0, 1, 2, 3, 4] and all(0 <= v <= 1 for _, v in folds)
+    cmr_base = store.scalar("SELECT parent_weights_id FROM runs WHERE run_id = ?", [cmr_run])
+    assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ?", [cmr_base]) == n_acdc
+
+
+def test_reports_are_written_and_stored(demo_ws):
+    store, job = demo_ws["store"], demo_ws["job_id"]
+    for run, heading in ((f"{job}-ecg", "Silhouette over rhythm labels"), (f"{job}-cmr", "ACDC accuracy")):
+        out_dir, markdown, tables = store.query("SELECT out_dir, markdown, tables FROM reports WHERE run_id = ?",
+                                                [run])[0]
+        assert heading in markdown and "thesis" in markdown
+        assert (Path(out_dir) / "report.md").read_text() == markdown
+        tables = json.loads(tables) if isinstance(tables, str) else tables
+        assert tables and all((Path(out_dir) / Path(f).name).exists() for f in tables.values())
+
+
+# -- the real app on the demo workspace -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def page(demo_ws):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (./run test installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with RunningApp(demo_ws["root"], log_path=demo_ws["root"] / "streamlit-test.log") as url:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            pg = browser.new_page(viewport={"width": 1400, "height": 2400})
+            pg.app_url = url
+            yield pg
+            browser.close()
+
+
+def test_every_page_opens_on_the_demo_workspace(page):
+    for path, title in PAGES.items():
+        page.goto(f"{page.app_url}/{path}")
+        settle(page, title)
+        assert_no_exception(page, path or "overview")
+        page.screenshot(path=str(ARTIFACTS / f"demo-page-{path or 'overview'}.png"), full_page=True)
+    page.goto(f"{page.app_url}/explore?view=cross_domain")
+    settle(page, "Explore")
+    assert_no_exception(page, "explore cross-domain")
+    assert page.locator(".js-plotly-plot").count() >= 1
+
+
+def test_select_on_the_demo_scatter_and_preview_a_real_record(page):
+    page.goto(f"{page.app_url}/explore")
+    settle(page, "Explore")
+    box_select(page, page.locator(".js-plotly-plot").first, 0.9, 0.9)
+    summary = page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text=re.compile(r"\d+ selected of"))
+    summary.first.wait_for(timeout=30_000)
+    assert int(summary.first.inner_text().split()[0]) > 0
+    n_charts = page.locator(".js-plotly-plot").count()
+    choose(page, "Record", "chapman:")
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length > {n_charts}", timeout=30_000)
+    assert page.get_by_text("Cannot show this record").count() == 0
+    assert_no_exception(page, "explore record preview")
+    page.screenshot(path=str(ARTIFACTS / "demo-explore-preview.png"), full_page=True)
+
+
+def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo_ws):
+    store = demo_ws["store"]
+    base = f"{demo_ws['job_id']}-pretrain-mdm"
+    page.goto(f"{page.app_url}/jobs")
+    settle(page, "Jobs", draw_ms=500)
+    choose(page, "Recipe preset", "demo_ecg")
+    choose(page, "Start from weights", "MDM pre-trained")
+    page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Checkpoint every N epochs", exact=True).fill("1")
+    job_id = launch_job(page)
+    spec = store.scalar("SELECT spec FROM jobs WHERE job_id = ?", [job_id])
+    spec = json.loads(spec) if isinstance(spec, str) else spec
+    assert (spec["kind"], spec["weights"], spec["recipe"], spec["epochs"]) == ("finetune", base, "demo_ecg", 1)
+
+    seen, statuses = "", set()
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:  # the fragment refreshes the table every 3 s
+        seen = job_card_text(page, job_id)
+        statuses |= {s for s in ("queued", "starting", "running", "succeeded", "failed") if s in seen}
+        if "running" in seen and re.search(r"\b\d+%", seen):
+            page.screenshot(path=str(ARTIFACTS / "demo-jobs-running.png"), full_page=True)
+        if "succeeded" in seen or "failed" in seen:
+            break
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "demo-jobs-after-launch.png"), full_page=True)
+    assert "succeeded" in seen and "100%" in seen, (statuses, seen)
+    assert "running" in statuses, f"never saw it running: {statuses}"
+    assert_no_exception(page, "jobs")
+
+    ckpt = store.query("SELECT c.weights_id, w.parent_weights_id FROM checkpoints c JOIN weights w USING (weights_id) "
+                       "WHERE c.job_id = ? ORDER BY c.epoch DESC", [job_id])
+    assert ckpt and ckpt[0][1] == base
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ?", [ckpt[0][0]]) == 2
+
+    # The finished job's card links to its last checkpoint in Explore.
+    page.locator(f'a[href*="{ckpt[0][0]}"]').filter(has_text="Explore").first.click()
+    settle(page, "Explore")
+    page.wait_for_function("location.search.includes('w=')", timeout=10_000)
+    assert ckpt[0][0] in page.url
+    assert page.locator(".js-plotly-plot").count() >= 1
+    assert_no_exception(page, "explore of the new checkpoint")
+    page.screenshot(path=str(ARTIFACTS / "demo-explore-new-checkpoint.png"), full_page=True)
