@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
-    from app.testing import RunningApp
+    from app.browser_testing import RunningApp
 
     with tempfile.TemporaryDirectory(prefix="cardio-bench-app-") as tmp:
         root = Path(tmp)

@@ -14,6 +14,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from cardio_core.errors import ParameterError
 from cardio_core.vocabulary import FINETUNE_DATASETS, PRETRAIN_DATASETS
 
 KindFn = Callable[[Any, Any], Any]
@@ -68,10 +69,9 @@ def get_kind(name: str) -> JobKind:
 # -- the kinds' functions ------------------------------------------------------------------------
 
 def _weights_ids(spec) -> list[str]:
-    from jobs.spec import SpecError
     ids = spec.params.get("weights_ids") or ([spec.weights] if spec.weights else [])
     if not ids:
-        raise SpecError("weights", "name the weights to process (weights or params.weights_ids)")
+        raise ParameterError("weights", "name the weights to process (weights or params.weights_ids)")
     return list(ids)
 
 

@@ -23,7 +23,6 @@ the old job registered; the old job keeps its history, log and status.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
@@ -42,8 +41,9 @@ from cardio_core.errors import CardioError
 from cardio_core.store import Store, StoreBusy
 from cardio_core.vocabulary import FINAL_STATUSES, JOB_STATUSES, RUNNING_STATUSES
 
+from jobs.processes import describe_exit, process_state, signal_group, visible_gpus
 from jobs.progress import log_tail, read_progress
-from jobs.spec import JobSpec, SpecError
+from jobs.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,111 +64,8 @@ class JobError(CardioError):
     """A job operation that cannot be done (unknown id, resuming a running job, ...)."""
 
 
-def visible_gpus() -> list[str]:
-    """CUDA device ids this machine offers, without importing torch."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        ids = [d.strip() for d in env.split(",") if d.strip()]
-        # CUDA stops at the first invalid id such as -1.
-        out = []
-        for d in ids:
-            if d.startswith("-"):
-                break
-            out.append(d)
-        return out
-    return list(_nvidia_smi_gpus())
-
-
-@functools.cache
-def _nvidia_smi_gpus() -> tuple[str, ...]:
-    # Cached: the app makes a runner on every interaction, the GPUs do not change.
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return ()
-    try:
-        res = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(str(i) for i, line in enumerate(res.stdout.splitlines()) if line.startswith("GPU "))
-
-
 def new_job_id(kind: str) -> str:
     return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-
-
-# -- processes ---------------------------------------------------------------------------
-
-def process_state(pid: int, job_id: str) -> str:
-    """'alive' if pid is this job's worker, 'dead' if it is gone, 'foreign' if the pid was reused."""
-    proc = Path(f"/proc/{pid}")
-    if Path("/proc/self").exists():
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ProcessLookupError):
-            return "dead"
-        except PermissionError:
-            return "foreign"
-        if stat[stat.rfind(")") + 2:][:1] in ("Z", "X"):  # exited, not yet reaped
-            return "dead"
-        args = [a.decode(errors="replace") for a in cmdline]
-        return "alive" if "jobs.worker" in args and job_id in args else "foreign"
-    try:  # no /proc (macOS): can only tell whether the pid exists
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "dead"
-    except PermissionError:
-        return "foreign"
-    return "alive"
-
-
-def _signal_group(pgid: int | None, sig: int) -> bool:
-    if not pgid or pgid <= 1:
-        return False
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def group_exists(pgid: int) -> bool:
-    """Whether any process is left in the process group (zombies count as gone)."""
-    if Path("/proc/self").exists():
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def _describe_exit(returncode: int | None, pid: int, state: str) -> str:
-    if returncode is not None:
-        if returncode < 0:
-            try:
-                name = signal.Signals(-returncode).name
-            except ValueError:
-                name = str(-returncode)
-            return f"process died (killed by signal {name})"
-        if returncode == 0:
-            return "process exited (exit code 0) without recording how the job ended"
-        return f"process died (exit code {returncode})"
-    if state == "foreign":
-        return f"process died (pid {pid} now belongs to another program)"
-    return f"process died (pid {pid} is gone; exit status unknown: no scheduler was watching it)"
 
 
 def _last_log_line(log_path: str | None) -> str | None:
@@ -284,17 +181,17 @@ class LocalRunner:
             if state == "alive":
                 if cancel_at is not None:
                     if now - cancel_at >= self.cancel_grace:
-                        _signal_group(pgid or pid, signal.SIGKILL)
+                        signal_group(pgid or pid, signal.SIGKILL)
                     elif job_id not in self._terminated:
                         # Covers a cancel asked before the process had started, or from another host's CLI.
-                        _signal_group(pgid or pid, signal.SIGTERM)
+                        signal_group(pgid or pid, signal.SIGTERM)
                         self._terminated.add(job_id)
                 continue
-            if self._mark_ended(job_id, returncode, _describe_exit(returncode, pid, state), log_path):
+            if self._mark_ended(job_id, returncode, describe_exit(returncode, pid, state), log_path):
                 ended.append(job_id)
             if state == "dead" and pgid:
                 # The leader is gone; children it left in its group (data loaders) go too.
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
             with _PROCESSES_LOCK:
                 _PROCESSES.pop(job_id, None)
         return ended
@@ -407,7 +304,7 @@ class LocalRunner:
                 subprocess.run(["scancel", str(slurm_job_id)], check=False, timeout=30)
             return status
         if status in RUNNING and pid and (not host or host == self.host) and process_state(pid, job_id) == "alive":
-            _signal_group(pgid or pid, signal.SIGTERM)
+            signal_group(pgid or pid, signal.SIGTERM)
             self._terminated.add(job_id)
         if wait and status not in FINAL:
             timeout = timeout if timeout is not None else self.cancel_grace + 15
@@ -418,7 +315,7 @@ class LocalRunner:
             while pid and time.monotonic() < deadline and self._alive(job_id, pid):
                 time.sleep(0.05)
             if pid and self._alive(job_id, pid):
-                _signal_group(pgid or pid, signal.SIGKILL)
+                signal_group(pgid or pid, signal.SIGKILL)
         return status
 
     def _alive(self, job_id: str, pid: int) -> bool:

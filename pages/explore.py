@@ -1,5 +1,4 @@
 """Explore: one projection as a WebGL scatter, coloured and filtered; select, summarise, preview records."""
-import numpy as np
 import streamlit as st
 
 from app import common, state

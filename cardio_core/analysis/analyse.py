@@ -21,7 +21,7 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     these (the previous checkpoint of a run).
     """
     modality = get_weights(store, weights_id)["modality"]
-    embed_weights(store, weights_id, device=device, encoder=encoder)
+    embed_weights(store, weights_id, device=device, encoder=encoder, modality=modality)
     if modality == "ecg":
         evaluate_ecg(store, weights_id, seed=seed)
     else:

@@ -10,7 +10,6 @@ inference_mode; bf16 autocast on CUDA.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -24,13 +23,6 @@ from cardio_core.store import Store
 # What gets embedded for every set of weights: (dataset, SQL condition on the records).
 ECG_SETS = [("chapman", "r.split = 'test'"), ("chapman", "r.split = 'val'"), ("ptbxl", "r.split = 'display'")]
 CMR_SETS = [("acdc", "TRUE")]
-
-
-@dataclass
-class EmbeddingBatchResult:
-    record_ids: list[str]
-    vectors: np.ndarray            # (n, d) float32
-    probabilities: np.ndarray | None  # (n, n_classes) sigmoid/softmax outputs of the head, if wanted
 
 
 def _batches(n: int, size: int):
@@ -132,11 +124,11 @@ def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: s
 
 
 def embed_weights(store: Store, weights_id: str, *, device: str = "auto", batch_size: int = 128,
-                  encoder=None) -> dict[str, int]:
+                  encoder=None, modality: str | None = None) -> dict[str, int]:
     """Embed the evaluation sets with registered weights; `encoder` (a LoadedEncoder) skips loading them again."""
     from cardio_core.catalog import get_weights, open_weights
     from cardio_core.models.device import resolve_device
-    modality = get_weights(store, weights_id)["modality"]
+    modality = modality or get_weights(store, weights_id)["modality"]
     encoder = encoder or open_weights(store, weights_id)
     return embed_sets(store, encoder.model, weights_id, modality, device=resolve_device(device),
                       batch_size=batch_size, head_trained=encoder.head_trained)

@@ -7,12 +7,10 @@ stores the numbers, so the app and the report read one table.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from cardio_core import labels as L
 from cardio_core import metrics as M
 from cardio_core.analysis.embeddings import load_embeddings
-from cardio_core.errors import CardioError
 from cardio_core.analysis.metric_rows import MetricRows
 from cardio_core.store import Store
 from cardio_core.data.dataset_view import load_view

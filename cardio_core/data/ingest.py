@@ -26,10 +26,11 @@ from cardio_core.errors import CardioError, DatasetError, RecordError
 from cardio_core.data.preprocessing.storage import write_shard
 from cardio_core.data.readers import ptbxl
 from cardio_core.data.splits import acdc_folds, chapman_split, stratified_subset
+from cardio_core.vocabulary import MODALITY_DATASETS
 from cardio_core.store import Store
 
 CHUNK_SIZE = 128
-MODALITY = {"chapman": "ecg", "ptbxl": "ecg", "acdc": "cmr"}
+MODALITY = {d: m for m, datasets in MODALITY_DATASETS.items() for d in datasets}
 
 
 @dataclass

@@ -4,6 +4,9 @@ The plan (labels, IDs, demographics, quirks) is drawn in the calling process fro
 the master seed; every record then gets its own seed derived from (seed, dataset,
 index), so the bytes on disk do not depend on how many workers wrote them.
 All file formats come from cardio_core.data.writers.
+
+One cohesive module over 400 lines: the three datasets' plans and the worker pool that
+writes them share the seeding scheme above, which splitting would scatter.
 """
 from __future__ import annotations
 

@@ -6,14 +6,14 @@ progress, and saves screenshots to test-artifacts/ (look at them).
 """
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from app.testing import (RunningApp, assert_no_exception, box_select, fill_store, job_card_text,  # noqa: E402
-                          launch_job, settle)
+from app.browser_testing import (RunningApp, assert_no_exception, box_select, job_card_text, launch_job,
+                                 settle)
+from app.testing import fill_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

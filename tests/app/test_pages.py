@@ -1,12 +1,11 @@
 """Every page through Streamlit's AppTest on the synthetic workspace and on an empty one."""
-import sys
 from pathlib import Path
 
 import pytest
 
-from app.testing import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fill_store  # noqa: E402
+from app.testing import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fill_store
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "jobs")
@@ -122,7 +121,6 @@ def test_compare_and_metrics_tables(monkeypatch, workspace):
 
 
 def test_jobs_form_validates_fields(monkeypatch, workspace):
-    pytest.importorskip("jobs.spec")
     at = open_page("jobs", monkeypatch, workspace)
     at.number_input(key="job_epochs").set_value(3)
     at.number_input(key="job_every").set_value(5)
@@ -134,6 +132,22 @@ def test_jobs_form_validates_fields(monkeypatch, workspace):
     at.button[0].click().run()
     at.run()
     assert any("1..10000" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_jobs_form_offers_only_registered_weights(monkeypatch, tmp_path):
+    root = tmp_path / "ws"
+    store = fill_store(root)
+    weights_dir = root / "weights"
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    (weights_dir / "model.safetensors").write_bytes(b"x")   # a suffix the catalogue never registers
+    (weights_dir / "dropped.pth").write_bytes(b"x")          # not registered (yet)
+    at = open_page("jobs", monkeypatch, root)
+    offered = at.selectbox(key="job_weights").options
+    from cardio_core.queries import list_weights
+    assert sorted(offered) == sorted(list_weights(store, "ecg")["display"])   # shown by their display names
+    assert not any("safetensors" in o or "dropped" in o for o in offered)
+    assert any("dropped.pth" in c.value and "cardio weights scan" in c.value for c in at.caption)
+    assert not any("safetensors" in c.value for c in at.caption)
 
 
 def test_jobs_table_shows_progress_eta_and_stage(monkeypatch, workspace):

@@ -1,15 +1,13 @@
 """Pure parts of the app: URL state encoding, the auth rules, the ECG-paper and page figures."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 
-from app import auth, state  # noqa: E402
-from app.ecg_paper import MM_PER_MV, MM_PER_S, cmr_frames_figure, ecg_paper_figure  # noqa: E402
-from cardio_core.errors import CardioError  # noqa: E402
+from app import auth, state
+from app.ecg_paper import MM_PER_MV, MM_PER_S, cmr_frames_figure, ecg_paper_figure
+from cardio_core.errors import CardioError
 
 
 def test_selection_round_trips_through_the_url():

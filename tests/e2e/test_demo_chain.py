@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from app.testing import (REPO, RunningApp, assert_no_exception, box_select, choose, job_card_text,  # noqa: E402
-                          launch_job, settle)
+from app.browser_testing import (REPO, RunningApp, assert_no_exception, box_select, choose, job_card_text,
+                                 launch_job, settle)
 
-from cardio_core.store import Store  # noqa: E402
+from cardio_core.store import Store
 
 # `./run test` distributes by file (--dist loadfile), so this module's demo fixture runs once.
 pytestmark = pytest.mark.slow

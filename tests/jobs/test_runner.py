@@ -12,7 +12,8 @@ import pytest
 from cardio_core.config import Workspace
 from cardio_core.store import Store
 from jobs.progress import read_progress
-from jobs.runner import JobError, LocalRunner, group_exists, process_state
+from jobs.processes import group_exists, process_state
+from jobs.runner import JobError, LocalRunner
 from jobs.spec import JobSpec, SpecError
 from jobs.worker import JobContext, run_job
 

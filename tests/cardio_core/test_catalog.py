@@ -1,0 +1,83 @@
+"""cardio_core.catalog: registering weights, resolving a spec's weights, and opening them into a model once."""
+import pytest
+import torch
+
+from cardio_core.catalog import (default_parent, get_weights, open_weights, register_weights, resolve_weights,
+                                 scan_weights_dir, weights_files)
+from cardio_core.config import Workspace
+from cardio_core.errors import CardioError
+from cardio_core.models import EcgViT, save_checkpoint
+from cardio_core.models import weights as weights_module
+from cardio_core.store import Store
+
+TINY = dict(signal_length=500, embed_dim=32, depth=1, num_heads=2, num_classes=20)
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return Workspace(tmp_path / "ws").ensure()
+
+
+@pytest.fixture
+def store(ws):
+    return Store(ws.db_path)
+
+
+def write_encoder(path, *, head_trained=False, seed=0):
+    torch.manual_seed(seed)
+    return save_checkpoint(path, EcgViT(**TINY), meta={"head_trained": head_trained})
+
+
+def test_scan_registers_only_weight_files_and_records_problems(ws, store):
+    write_encoder(ws.weights_dir / "enc.pth")
+    (ws.weights_dir / "notes.txt").write_text("not weights")
+    (ws.weights_dir / "model.safetensors").write_bytes(b"\0" * 16)  # not a torch archive: never offered
+    (ws.weights_dir / "broken.pt").write_bytes(b"garbage")
+    assert [p.name for p in weights_files(ws)] == ["broken.pt", "enc.pth"]
+    found = scan_weights_dir(store, ws)
+    assert len(found) == 1 and found[0].startswith("enc-")
+    assert get_weights(store, found[0])["modality"] == "ecg"
+    problems = store.query("SELECT file, stage FROM problems")
+    assert problems == [(str(ws.weights_dir / "broken.pt"), "weights")]
+    assert scan_weights_dir(store, ws) == []     # unchanged files are not registered twice
+
+
+def test_resolve_weights_by_id_by_file_name_or_default(ws, store):
+    assert resolve_weights(store, ws, None, "ecg") == "random-ecg"           # nothing registered: random init
+    write_encoder(ws.weights_dir / "enc.pth")
+    wid = resolve_weights(store, ws, "enc.pth", "ecg")                       # a file name: registered on first use
+    assert resolve_weights(store, ws, wid, "ecg") == wid
+    assert default_parent(store, "ecg") == wid
+    with pytest.raises(CardioError, match="'nope.pth': not a registered weights id nor a loadable file"):
+        resolve_weights(store, ws, "nope.pth", "ecg")
+    with pytest.raises(CardioError, match="are ECG weights; this job needs CMR weights"):
+        resolve_weights(store, ws, wid, "cmr")
+
+
+def test_open_weights_reads_the_file_once_and_carries_report_and_meta(ws, store, monkeypatch):
+    path = write_encoder(ws.weights_dir / "ft.pth", head_trained=True)
+    register_weights(store, weights_id="ft", modality="ecg", name="ft", kind="checkpoint", path=str(path))
+    reads = []
+    real = weights_module.read_checkpoint
+    monkeypatch.setattr(weights_module, "read_checkpoint", lambda p: reads.append(p) or real(p))
+    encoder = open_weights(store, "ft")
+    assert len(reads) == 1
+    assert encoder.head_trained and encoder.meta["head_trained"] is True
+    assert encoder.report.loaded_keys > 0 and encoder.report.missing_keys == []
+    torch.manual_seed(0)   # the seed write_encoder saved the network with
+    expected = EcgViT(**TINY)
+    for key, value in expected.state_dict().items():
+        assert torch.equal(encoder.model.state_dict()[key], value), key
+
+
+def test_the_random_baseline_is_the_same_network_every_time(store):
+    register_weights(store, weights_id="random-ecg", modality="ecg", name="random", kind="random")
+    a, b = open_weights(store, "random-ecg"), open_weights(store, "random-ecg")
+    assert a.report is None and a.source is None and not a.head_trained
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_unknown_weights_are_named(store):
+    with pytest.raises(CardioError, match="unknown weights 'ghost'"):
+        get_weights(store, "ghost")
