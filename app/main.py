@@ -1,7 +1,7 @@
 """CardioScope app entry point: `streamlit run app/main.py` (or `cardio app`).
 
 Reads the workspace named by CARDIO_WORKSPACE (default ./workspace). Every page is a thin
-script in pages/ that reads through cardio_core.views; nothing here trains or projects.
+script in pages/ that reads through cardio_core.queries; nothing here trains or projects.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every table compares the run's baseline (runs.parent_weights_id) with each of it
 checkpoints (for CMR, the per-epoch entries across folds), and puts the thesis's
 published numbers (method.md §6, `metrics.thesis.THESIS`) beside ours. The numbers are read from
 the `metrics` table only; nothing is recomputed except fold means of per-fold values
-that evaluate.py stores per fold only. A metric that is not stored shows as '—' in the
+that analysis/evaluate.py stores per fold only. A metric that is not stored shows as '—' in the
 Markdown and as an empty cell in the CSV.
 """
 from __future__ import annotations
