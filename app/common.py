@@ -20,6 +20,7 @@ from cardio_core.store import bookmarks as saved_views
 from jobs.runner import start_background_scheduler
 
 from app import state
+from app.tables import for_display
 
 TTL_S = 15
 
@@ -145,7 +146,7 @@ def show_table(df: pd.DataFrame, name: str, *, key: str, review: bool | None = N
     review = review_mode() if review is None else review
     if review:
         df = queries.deidentify(df)
-    st.dataframe(df, hide_index=True, **kwargs)
+    st.dataframe(for_display(df), hide_index=True, width="stretch", **kwargs)
     st.download_button(f"Download {name} (CSV)", df.to_csv(index=False).encode(), file_name=f"{name}.csv",
                        mime="text/csv", key=f"csv-{key}", on_click="ignore")
 
@@ -198,6 +199,77 @@ def weights_picker(label: str, key: str, param: str, table: pd.DataFrame, defaul
     if param == "w":
         st.session_state["_last_w"] = value
     return value
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def runs(db_path: str, modality: str | None = None) -> pd.DataFrame:
+    return queries.runs_overview(_store(db_path), modality)
+
+
+def run_picker(label: str, key: str, modality: str, container=st) -> tuple[str | None, str | None]:
+    """Choose a run (default: the most recent one whose job succeeded); returns (run_id, its best checkpoint).
+
+    The choice is in the URL (?run_<modality>=...), so a shared link compares the same run."""
+    table = runs(db(), modality)
+    if table.empty:
+        return None, None
+    ids = table["run_id"].tolist()
+    state.init_widget(key, f"run_{modality}", queries.default_run(table) or ids[0], choices=ids)
+    info = table.set_index("run_id")
+
+    def name(r):
+        row = info.loc[r]
+        return f"{r} ({row['recipe']}, {int(row['n_checkpoints'])} checkpoint(s), {row['status']})"
+    run = container.selectbox(label, ids, key=key, format_func=name)
+    state.sync(**{f"run_{modality}": run})
+    best = info.loc[run, "best_weights_id"]
+    return run, (str(best) if isinstance(best, str) else None)
+
+
+def best_checkpoint_caption(run: str, modality: str) -> str:
+    row = runs(db(), modality).set_index("run_id").loc[run]
+    if row["best_value"] is not None and pd.notna(row["best_value"]):
+        return (f"Fine-tuned = run {run}, its best checkpoint: epoch {int(row['best_epoch'])} "
+                f"({row['selected_by']} {row['best_value']:.3f}).")
+    return f"Fine-tuned = run {run}, epoch {row['best_epoch']} ({row['selected_by']})."
+
+
+def acdc_chance_level() -> float:
+    """Accuracy of a constant guess over the 5 balanced ACDC groups."""
+    from cardio_core.labels import ACDC_GROUPS
+    return 1.0 / len(ACDC_GROUPS)
+
+
+def cmr_weights_picker(cmr: pd.DataFrame) -> str:
+    """CMR weights grouped as run -> fold -> epoch; opens on the newest run's 5-fold summary (all folds, last epoch).
+
+    The choice is the URL's ?cmr=<weights id>."""
+    baselines = cmr[cmr["kind"] != "checkpoint"]
+    ckpts = cmr[cmr["kind"] == "checkpoint"]
+    run_ids = list(dict.fromkeys(ckpts.sort_values("weights_id")["run_id"].dropna()))
+    newest = runs(db(), "cmr")
+    run_ids = sorted(run_ids, key=lambda r: newest["run_id"].tolist().index(r) if r in set(newest["run_id"]) else 99)
+    groups = run_ids + (["baselines"] if not baselines.empty else [])
+    by_id = cmr.set_index("weights_id")
+    wanted = state.param("cmr")
+    default_group = groups[0]
+    if wanted in by_id.index:
+        default_group = by_id.loc[wanted, "run_id"] if by_id.loc[wanted, "kind"] == "checkpoint" else "baselines"
+    state.init_widget("mx_cmr_run", "cmr_run", default_group, choices=groups)
+    c1, c2 = st.columns(2)
+    group = c1.selectbox("Run", groups, key="mx_cmr_run",
+                         format_func=lambda g: "baselines (no fine-tuning)" if g == "baselines" else g)
+    entries = baselines if group == "baselines" else ckpts[ckpts["run_id"] == group]
+    if group != "baselines":   # the all-folds summary of the last epoch first, then each fold's models
+        entries = entries.assign(_all=entries["fold"].isna()).sort_values(["_all", "epoch"], ascending=[False, False])
+    ids = entries["weights_id"].tolist()
+    names = dict(zip(cmr["weights_id"], cmr["display"]))
+    state.init_widget("mx_cmr_entry", "cmr", wanted if wanted in ids else ids[0], choices=ids)
+    if st.session_state["mx_cmr_entry"] not in ids:
+        st.session_state["mx_cmr_entry"] = ids[0]
+    cid = c2.selectbox("Summary or fold", ids, key="mx_cmr_entry", format_func=lambda w: names.get(w, w))
+    state.sync(cmr_run=group, cmr=cid)
+    return cid
 
 
 def default_finetuned(table: pd.DataFrame) -> str | None:
@@ -260,19 +332,28 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) ->
                 "record inside it, not only those drawn).")
         return
     review = review_mode()
-    st.markdown(f"**{int(mask.sum())} selected** of {len(pts)} shown records.")
+    n_selected = int(mask.sum())
+    st.markdown(f"**{n_selected} selected** of {len(pts)} shown records.")
     summary = queries.selection_summary(pts, mask)
     c1, c2 = st.columns([3, 2])
     with c1:
-        st.caption("Label enrichment: share in the selection / share in the rest")
-        st.dataframe(summary["labels"].style.format({"share_selected": "{:.1%}", "share_rest": "{:.1%}",
-                                                     "enrichment": "{:.2f}"}), hide_index=True, height=260)
+        st.caption("Label enrichment: share in the selection / share in the rest (— where the rest has none)")
+        labels = summary["labels"].copy()
+        for col in ("share_selected", "share_rest"):
+            labels[col] = [f"{v:.1%}" if pd.notna(v) else None for v in labels[col]]
+        labels["enrichment"] = [f"{v:.2f}" if np.isfinite(v) else None for v in labels["enrichment"]]
+        st.dataframe(for_display(labels, digits=None), hide_index=True, height=260, width="stretch")
     with c2:
-        demo = summary["demographics"]
-        if review:
-            demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
         st.caption("Selection vs rest")
-        st.dataframe(demo.style.format(precision=2), height=120)
+        if review and not queries.demographics_shown(n_selected):
+            st.caption(f"Demographics are not shown in review mode for fewer than "
+                       f"{queries.MIN_GROUP_FOR_DEMOGRAPHICS} records.")
+        else:
+            demo = summary["demographics"]
+            if review:
+                demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
+            st.dataframe(for_display(demo.reset_index(names=""), digits=2), hide_index=True, height=120,
+                         width="stretch")
     show_table(queries.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
 
 

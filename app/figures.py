@@ -241,10 +241,14 @@ def pearson_title(fit: dict, f1) -> str:
     return f"Pearson r undefined: {why} (n = {n})"
 
 
-def fold_accuracy_figure(per_fold: pd.DataFrame, mean: float, se: float, review: bool = False) -> go.Figure:
+def fold_accuracy_figure(per_fold: pd.DataFrame, mean: float, se: float, review: bool = False,
+                         chance: float | None = None) -> go.Figure:
     fig = go.Figure(go.Bar(x=[f"fold {int(f)}" for f in per_fold["fold"]], y=per_fold["accuracy"],
                            marker_color="#1f77b4", name="accuracy"))
     fig.add_hline(y=mean, line_dash="dash", annotation_text=f"mean {mean:.3f} ± {se:.3f} SE")
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="#c0392b", annotation_position="bottom right",
+                      annotation_text=f"chance {chance:.2f}")
     fig.update_layout(yaxis_title="accuracy", yaxis_range=[0, 1], height=360, margin=dict(l=10, r=10, t=30, b=10),
                       font=dict(size=16 if review else 12))
     return fig

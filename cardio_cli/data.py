@@ -68,6 +68,12 @@ def cmd_status(args, ws: Workspace) -> int:
                             "WHERE NOT excluded GROUP BY ALL ORDER BY ALL")
     if not splits.empty:
         print(splits.to_string(index=False))
+    runs = store.query_df("SELECT r.run_id, r.modality, r.recipe, count(c.weights_id) AS checkpoints "
+                          "FROM runs r LEFT JOIN checkpoints c ON c.run_id = r.run_id AND c.fold IS NULL "
+                          "GROUP BY ALL ORDER BY min(r.created_at)")
+    if not runs.empty:
+        print("runs:")
+        print(runs.to_string(index=False))
     for table in ("weights", "checkpoints", "jobs", "embeddings", "projections", "metrics", "problems"):
         print(f"{table}: {store.scalar(f'SELECT count(*) FROM {table}')}")
     return 0

@@ -97,6 +97,6 @@ def register(sub) -> None:
     s.add_argument("action", nargs="?", default="list", choices=["list", "scan"])
     s.set_defaults(func=cmd_weights)
     s = sub.add_parser("report", help="write a run's thesis-style tables as Markdown and CSV")
-    s.add_argument("run", help="run id (see `cardio status` or the Runs page)")
+    s.add_argument("run", help="run id (`cardio status` lists the runs)")
     s.add_argument("--out", help="output folder (default: <workspace>/runs/RUN/report/)")
     s.set_defaults(func=cmd_report)

@@ -289,7 +289,7 @@ def _cell(x, column: str) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return MISSING
     if isinstance(x, (float, np.floating, int, np.integer)):
-        if column.startswith("n_") or column == "support":
+        if column == "n" or column.startswith("n_") or column == "support":
             return f"{x:.0f}"
         return f"{x:.1f}" if "pct" in column else f"{x:.3f}"
     return str(x).replace("|", "\\|")

@@ -1,4 +1,5 @@
 """Metrics: per-class table, prevalence vs F1, CMR accuracy per fold, intra/inter ratios, thesis side by side."""
+import pandas as pd
 import streamlit as st
 
 from app import common
@@ -27,34 +28,42 @@ with tab_ecg:
             st.info("No classification metrics for these weights (baselines have none: they have no head).")
         else:
             st.caption("Per class at threshold 0.5 on the Chapman test split; 'macro' = unweighted mean.")
-            common.show_table(table.round(3), f"per-class-{wid}", key="mx_table")
+            common.show_table(table, f"per-class-{wid}", key="mx_table")
             fit = queries.prevalence_vs_f1(table)
             common.show_figure(prevalence_f1_figure(table, fit, review), f"prevalence-f1-{wid}", key="mx_prev")
 with tab_cmr:
     if cmr.empty:
         st.caption("No CMR weights.")
     else:
-        cid = common.weights_picker("CMR weights", "mx_c", "cmr", cmr, str(cmr.iloc[-1]["weights_id"]))
+        cid = common.cmr_weights_picker(cmr)
         folds = common.acdc(db, cid)
         if folds["per_fold"].empty:
             st.info("No ACDC metrics for these weights yet.")
         else:
-            if "accuracy_mean" in folds:
+            chance = common.acdc_chance_level()
+            if "accuracy_mean" in folds and pd.notna(folds["accuracy_mean"]):
                 st.metric("Accuracy (5 folds)", f"{folds['accuracy_mean']:.3f} ± {folds['accuracy_se']:.3f} SE",
-                          help=f"Thesis: {THESIS['acdc_accuracy'][0]:.2f} ± {THESIS['acdc_accuracy'][1]:.3f}")
+                          help=f"Chance level: {chance:.2f} (5 balanced groups). "
+                               f"Thesis: {THESIS['acdc_accuracy'][0]:.2f} ± {THESIS['acdc_accuracy'][1]:.3f}")
+                st.caption(f"Chance level is {chance:.2f}: with 5 balanced groups a constant guess is right 1 time "
+                           "in 5." + (" **This is at chance.**" if folds["accuracy_mean"] <= chance + 0.02 else ""))
                 common.show_figure(fold_accuracy_figure(folds["per_fold"], folds["accuracy_mean"],
-                                                        folds["accuracy_se"], review), f"acdc-accuracy-{cid}",
-                                   key="mx_acc")
+                                                        folds["accuracy_se"], review, chance=chance),
+                                   f"acdc-accuracy-{cid}", key="mx_acc")
             if "silhouette_mean" in folds:
                 st.metric("Silhouette (mean ± SD over folds)",
                           f"{folds['silhouette_mean']:.3f} ± {folds['silhouette_sd']:.3f}")
-            common.show_table(folds["per_fold"].round(4), f"acdc-folds-{cid}", key="mx_folds")
+            common.show_table(folds["per_fold"], f"acdc-folds-{cid}", key="mx_folds")
             st.caption("Intra/inter ratio per group: mean distance to the own centroid / to the other centroids "
                        "(lower = tighter), mean and SD over folds.")
-            common.show_table(folds["intra_inter"].round(3), f"acdc-intra-inter-{cid}", key="mx_ii")
+            common.show_table(folds["intra_inter"], f"acdc-intra-inter-{cid}", key="mx_ii")
 with tab_thesis:
-    ft = common.default_finetuned(ecg) if not ecg.empty else None
-    base = queries.baseline_for(weights, ft or "")
-    st.caption(f"Baseline: {base or '–'} · fine-tuned: {ft or '–'}. Thesis numbers from method.md §6; "
-               "the demo data is synthetic, so its numbers are not expected to match.")
-    common.show_table(common.thesis(db, base, ft).round(3), "thesis-side-by-side", key="mx_thesis")
+    run, ft = common.run_picker("Fine-tuned run", "mx_run", "ecg")
+    base = queries.baseline_for(weights, ft or "") if ft else None
+    if run is None:
+        st.caption("No ECG fine-tuning run yet.")
+    else:
+        st.caption(common.best_checkpoint_caption(run, "ecg") + f" Baseline = its parent weights, {base or '—'}. "
+                   "Thesis numbers are the published ones; the demo data is synthetic, so its numbers are not "
+                   "expected to match.")
+    common.show_table(common.thesis(db, base, ft), "thesis-side-by-side", key="mx_thesis")

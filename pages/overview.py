@@ -4,6 +4,7 @@ import json
 import streamlit as st
 
 from app import common
+from app.tables import for_display
 from cardio_core import queries
 from cardio_core.catalog import weights_files
 from cardio_core.vocabulary import ACTIVE_STATUSES
@@ -50,28 +51,38 @@ with left:
     elif summary["datasets"].empty:
         st.info("No dataset ingested yet. Run `cardio setup` for the demo, or `cardio ingest chapman PATH`.")
     else:
-        st.dataframe(summary["datasets"], hide_index=True)
+        st.dataframe(for_display(summary["datasets"]), hide_index=True, width="stretch")
     st.subheader("Runs")
     if summary["runs"].empty:
         st.caption("No fine-tuning run yet.")
     else:
-        st.dataframe(summary["runs"], hide_index=True)
+        st.dataframe(for_display(summary["runs"]), hide_index=True, width="stretch")
+    quality = summary["datasets"][["dataset_id", "excluded", "with_warnings"]] if len(summary["datasets"]) else None
+    if quality is not None and (quality["excluded"].sum() or quality["with_warnings"].sum()):
+        st.caption("Excluded records are left out of every analysis (unreadable, or no mapped label); records with "
+                   "warnings are used (e.g. a flat lead or an unknown extra code). `cardio problems` lists each "
+                   "file and reason.")
+        st.dataframe(for_display(quality.rename(columns={"excluded": "excluded records",
+                                                          "with_warnings": "records used with warnings"})),
+                     hide_index=True, width="stretch")
     if len(summary["problems"]):
-        st.caption("Records that could not be used (`cardio problems` lists each file and reason):")
-        st.dataframe(summary["problems"], hide_index=True)
+        st.caption("Problems logged, by stage (one record can have several):")
+        st.dataframe(for_display(summary["problems"]), hide_index=True, width="stretch")
 with right:
     st.subheader("Weights")
     if weights.empty:
         st.caption("No weights registered. Drop released encoders into weights/ (e.g. signal_encoder_mmcl.pth).")
     else:
-        st.dataframe(weights[["display", "kind", "modality", "has_projection"]], hide_index=True)
+        st.dataframe(for_display(weights[["display", "kind", "modality", "has_projection"]]), hide_index=True,
+                     width="stretch")
     st.subheader("This workspace vs the thesis")
-    if weights.empty:
-        st.caption("Numbers appear here once a run has metrics.")
+    run, ft = common.run_picker("Fine-tuned run", "ov_run", "ecg")
+    if run is None:
+        st.caption("Numbers appear here once an ECG fine-tuning run has metrics.")
     else:
-        base = queries.baseline_for(weights, common.default_finetuned(weights) or "")
-        table = common.thesis(db, base, common.default_finetuned(weights))
-        st.dataframe(table.style.format(precision=3, na_rep="–"), hide_index=True)
+        base = queries.baseline_for(weights, ft or "")
+        st.caption(common.best_checkpoint_caption(run, "ecg") + f" Baseline: {base or '—'}.")
+        st.dataframe(for_display(common.thesis(db, base, ft)), hide_index=True, width="stretch")
 
 st.subheader("Bookmarks")
 marks = common.bookmarks(db)

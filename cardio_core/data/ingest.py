@@ -24,7 +24,7 @@ from cardio_core import labels as L
 from cardio_core.config import Workspace
 from cardio_core.errors import CardioError, DatasetError, RecordError
 from cardio_core.data.preprocessing.storage import write_shard
-from cardio_core.data.readers import ptbxl
+from cardio_core.data.readers import acdc, ptbxl
 from cardio_core.data.splits import acdc_folds, chapman_split, stratified_subset
 from cardio_core.vocabulary import MODALITY_DATASETS
 from cardio_core.store import Store
@@ -145,7 +145,7 @@ def _item_files(dataset_id: str, path: str) -> list[Path]:
         return [p, p.with_suffix(".mat")]
     if dataset_id == "ptbxl":
         return [p, p.with_suffix(".dat")]
-    return [p / "Info.cfg", p / f"{p.name}_4d.nii.gz"]
+    return [p / "Info.cfg", acdc.cine_path(p)]
 
 
 def _fingerprint(path: Path) -> str:

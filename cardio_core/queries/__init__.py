@@ -10,9 +10,11 @@ from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_table
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_points)
 from cardio_core.queries.records import load_record_signal, record_info
-from cardio_core.queries.selection import (deidentify, points_in_box, points_in_polygon, selection_mask,
-                                           selection_summary, selection_table)
-from cardio_core.queries.weights import available_views, baseline_for, list_weights, run_checkpoints, weights_with_view
+from cardio_core.queries.selection import (MIN_GROUP_FOR_DEMOGRAPHICS, deidentify, demographics_shown,
+                                           points_in_box, points_in_polygon, selection_mask, selection_summary,
+                                           selection_table)
+from cardio_core.queries.weights import (SELECTION_METRIC, available_views, baseline_for, default_run, list_weights,
+                                         run_checkpoints, runs_overview, weights_with_view)
 from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_points",
     "load_record_signal", "record_info",
-    "deidentify", "points_in_box", "points_in_polygon", "selection_mask", "selection_summary", "selection_table",
-    "available_views", "baseline_for", "list_weights", "run_checkpoints", "weights_with_view",
+    "MIN_GROUP_FOR_DEMOGRAPHICS", "deidentify", "demographics_shown", "points_in_box", "points_in_polygon",
+    "selection_mask", "selection_summary", "selection_table",
+    "SELECTION_METRIC", "available_views", "baseline_for", "default_run", "list_weights", "run_checkpoints",
+    "runs_overview", "weights_with_view",
     "demo_job_active", "next_steps", "workspace_summary",
 ]

@@ -67,6 +67,15 @@ def deidentify(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Review mode shows no demographics of a group this small: a single record's "mean age" is its age.
+MIN_GROUP_FOR_DEMOGRAPHICS = 5
+
+
+def demographics_shown(n_records: int) -> bool:
+    """Whether a summary of `n_records` may show demographics in review mode."""
+    return n_records >= MIN_GROUP_FOR_DEMOGRAPHICS
+
+
 def selection_summary(points: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.DataFrame]:
     """Selection vs rest: label shares and enrichment (share in selection / share in rest), age, sex."""
     mask = np.asarray(mask, bool)

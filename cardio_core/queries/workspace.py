@@ -13,7 +13,10 @@ def workspace_summary(store) -> dict[str, pd.DataFrame]:
     with store.read() as con:
         datasets = con.execute(
             "SELECT d.dataset_id, d.modality, d.is_demo, d.n_files, d.n_records, "
-            "count(r.record_id) FILTER (WHERE NOT r.excluded) AS usable, d.ingested_at "
+            "count(r.record_id) FILTER (WHERE NOT r.excluded) AS usable, "
+            "count(r.record_id) FILTER (WHERE r.excluded) AS excluded, "
+            "count(r.record_id) FILTER (WHERE NOT r.excluded AND r.flags IS NOT NULL AND r.flags <> '') "
+            "AS with_warnings, d.ingested_at "
             "FROM datasets d LEFT JOIN records r USING (dataset_id) "
             "GROUP BY ALL ORDER BY d.dataset_id").df()
         weights = con.execute("SELECT kind, modality, count(*) AS n FROM weights GROUP BY ALL ORDER BY kind").df()

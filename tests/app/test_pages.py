@@ -80,7 +80,7 @@ def test_explore_state_round_trips_through_the_url(monkeypatch, workspace):
 def test_selection_from_a_shared_link_covers_every_filtered_record(monkeypatch, workspace):
     at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), sel="b:-1000,1000,-1000,1000", sex="F")
     table = at.dataframe[-1].value
-    assert len(table) and set(table["sex"]) == {"F"}
+    assert len(table) and set(table["Sex"]) == {"F"}   # tables show human column names
     assert f"**{len(table)} selected**" in all_text(at)
     assert any(b.label.startswith("Download selection") for b in at.get("download_button"))
     at.selectbox(key="ex_colour").set_value("age").run()  # another change keeps the selection
@@ -91,7 +91,7 @@ def test_review_mode_hides_ids_and_exact_ages(monkeypatch, workspace):
     at = open_page("explore", monkeypatch, workspace, review="1", sel="b:-1000,1000,-1000,1000")
     assert at.toggle(key="review").value is True
     table = at.dataframe[-1].value
-    assert "record_id" not in table.columns and set(table["age"]) <= {"<30", "30-39", "40-49", "50-59", "60-69",
+    assert "Record" not in table.columns and set(table["Age"]) <= {"<30", "30-39", "40-49", "50-59", "60-69",
                                                                       "70-79", "80+", "unknown"}
     text = all_text(at)
     assert "JS0" not in text and "rec" not in at.query_params
@@ -112,11 +112,13 @@ def test_bookmark_is_saved_and_listed_on_overview(monkeypatch, workspace):
 def test_compare_and_metrics_tables(monkeypatch, workspace):
     at = open_page("compare", monkeypatch, workspace)
     assert at.selectbox(key="cmp_a").value == BASELINE_ID and at.selectbox(key="cmp_b").value == checkpoint_id(10)
-    sil = next(d.value for d in at.dataframe if "pct_change" in d.value.columns)
-    assert set(sil["label"]) == {"overall", "AFIB", "GSVT", "PACE", "SB", "SR"}
+    sil = next(d.value for d in at.dataframe if "% change" in d.value.columns)
+    assert set(sil["Label"]) == {"overall", "AFIB", "GSVT", "PACE", "SB", "SR"}
+    assert not any("_" in str(c) for d in at.dataframe for c in d.value.columns)   # no snake_case shown
+    assert not any((d.value.astype(str) == "None").any().any() for d in at.dataframe)
     m = open_page("metrics", monkeypatch, workspace)
     per_class = m.dataframe[0].value
-    assert {"f1", "precision", "recall"} <= set(per_class.columns) and "macro" in set(per_class["label"])
+    assert {"F1", "Precision", "Recall"} <= set(per_class.columns) and "macro" in set(per_class["Label"])
     assert any("CSV" in b.label for b in m.get("download_button"))
 
 

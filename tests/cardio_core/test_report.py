@@ -134,6 +134,12 @@ def test_cmr_tables_use_the_per_epoch_entries_and_fold_summaries(store):
     assert _row(t["probes"], entry="epoch 5")["bmi_r2"] == 0.12
 
 
+def test_markdown_prints_counts_as_integers():
+    from cardio_core.report import to_markdown
+    md = to_markdown(pd.DataFrame({"label": ["SR"], "value": [0.1234], "n": [12.0], "n_single": [3.0]}))
+    assert "| SR | 0.123 | 12 | 3 |" in md
+
+
 def test_write_report_markdown_and_csv(store, tmp_path):
     paths = write_report(store, "ecgrun", tmp_path / "out")
     assert paths[0].name == "report.md" and all(p.exists() for p in paths)

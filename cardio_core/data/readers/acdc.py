@@ -93,13 +93,22 @@ def _load_4d(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     return volume, spacing
 
 
+def cine_path(folder: Path) -> Path:
+    """The patient's 4-D cine: `<patient>_4d.nii.gz`, or the uncompressed `<patient>_4d.nii` some copies hold.
+
+    When neither exists the .nii.gz name is returned, so the error names the file the dataset documents."""
+    gz = folder / f"{folder.name}_4d.nii.gz"
+    plain = folder / f"{folder.name}_4d.nii"
+    return plain if not gz.exists() and plain.exists() else gz
+
+
 def read_patient(folder: Path) -> CmrRecord:
     """One exam: the 4-D cine as float32 (x, y, z, t), ED/ES (1-based) and the Info.cfg demographics."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RecordError(folder, "patient folder does not exist")
     info = read_info(folder / "Info.cfg")
-    nifti = folder / f"{folder.name}_4d.nii.gz"
+    nifti = cine_path(folder)
     volume, spacing = _load_4d(nifti)
     n_frames = volume.shape[3]
     if info["NbFrame"] != n_frames:

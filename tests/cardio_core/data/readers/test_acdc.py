@@ -115,6 +115,16 @@ def test_missing_info_and_missing_nifti(tmp_path):
     assert "Info.cfg is missing" in _error(folder).problem
 
 
+def test_an_uncompressed_cine_is_read_like_the_compressed_one(tmp_path):
+    folder = _patient(tmp_path)
+    gz = folder / "patient001_4d.nii.gz"
+    expected = acdc.read_patient(folder).volume
+    (folder / "patient001_4d.nii").write_bytes(gzip.decompress(gz.read_bytes()))
+    gz.unlink()
+    record = acdc.read_patient(folder)
+    assert np.array_equal(record.volume, expected)
+
+
 @pytest.mark.parametrize("ed, es, problem", [(0, 4, "ED 0 is outside 1..6"), (1, 7, "ES 7 is outside 1..6")])
 def test_ed_es_out_of_range(tmp_path, ed, es, problem):
     folder = _patient(tmp_path)
