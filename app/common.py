@@ -373,8 +373,9 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
         which = "preprocessed"
         st.caption(f"{name}: {', '.join(info['classes'])}")
     else:
-        which = st.segmented_control("Signal", ["raw", "preprocessed"], default="preprocessed",
-                                     key=f"which-{key}") or "preprocessed"
+        which = st.segmented_control("Signal", ["raw", "preprocessed"], default="raw", key=f"which-{key}",
+                                     help="raw: the recording in mV as stored; preprocessed: what the model "
+                                          "sees (filtered, baseline removed, z-scored per lead)") or "raw"
         st.caption(f"{name}: {', '.join(info['classes'])}")
     try:
         array, fs = queries.load_record_signal(store(), info, which, roots)
@@ -384,9 +385,9 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
     if info["modality"] == "cmr":
         st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))
     else:
-        units = "mV" if which == "raw" else "unit (normalised)"
-        fig = ecg_paper_figure(array, fs, units=units)
-        st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"))
+        fig = ecg_paper_figure(array, fs, units="mV" if which == "raw" else "SD", review=review)
+        # its own size (5.2 px per mm), not squeezed into the column: wide enough to read on a projector
+        st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="content")
 
 
 def empty_state(message: str) -> None:

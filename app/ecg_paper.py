@@ -1,8 +1,8 @@
 """Plotly figures of a 12-lead ECG on ECG paper and of CMR ED / mid / ES frames.
 
-The ECG figure uses paper units: one axis unit = 1 mm, at 25 mm/s and 10 mm/mV, with
-1 mm minor and 5 mm major grid lines and equal axis scaling, so it reads like a printed
-ECG. Layout: the standard 3 x 4 grid (I, II, III | aVR, aVL, aVF | V1-V3 | V4-V6), each
+The ECG figure uses paper units: one axis unit = 1 mm, at 25 mm/s and 10 mm/mV (raw signals; 5 mm per SD
+for the z-scored preprocessed ones), with 1 mm minor and 5 mm major grid lines and equal axis scaling,
+drawn at 5.2 px per mm, so it reads like a printed ECG. Layout: the standard 3 x 4 grid (I, II, III | aVR, aVL, aVF | V1-V3 | V4-V6), each
 column showing its own 2.5 s of the 10 s recording, plus a 10 s lead II rhythm strip.
 """
 from __future__ import annotations
@@ -32,31 +32,53 @@ def _validate_signal(signal: np.ndarray, fs: float, leads) -> np.ndarray:
     return signal
 
 
+# Preprocessed signals are z-scores per lead (method.md §2), not millivolts: drawn at 5 mm per SD with a
+# calibration bar in another colour and shape, so it cannot be read as the 1 mV pulse.
+MM_PER_SD = 5.0
+PX_PER_MM = 5.2        # drawn size: at least 5 px per mm, so 1 mm squares stay visible on a projector
+CALIBRATION_SD = "#1f5fbf"
+
+
 def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, title: str | None = None,
-                     rhythm_lead: str = "II", units: str = "mV", line_width: float = 1.0) -> go.Figure:
+                     rhythm_lead: str = "II", units: str = "mV", line_width: float = 1.0,
+                     review: bool = False) -> go.Figure:
     """A 12-lead ECG (n_leads, n_samples) on ECG paper: 3x4 layout plus a rhythm strip.
 
-    NaNs are drawn as gaps. `units` goes in the calibration label (preprocessed signals are
-    not in mV, and the figure says so).
+    units='mV' (a raw recording): 10 mm/mV with the 1 mV calibration pulse. units='SD' (the
+    preprocessed, z-scored signal): 5 mm per SD with a 1 SD calibration bar, labelled z-scores.
+    Each row's trace is clipped to its own band (a clipped sample is drawn at the band's edge),
+    so waveforms never cross into the next row or over the lead labels. NaNs are drawn as gaps.
     """
+    if units not in ("mV", "SD"):
+        raise ValueError(f"units must be 'mV' (raw) or 'SD' (preprocessed z-scores); got {units!r}")
     leads = tuple(leads)
     signal = _validate_signal(signal, fs, leads)
     index = {name.lower(): i for i, name in enumerate(leads)}
     if rhythm_lead.lower() not in index:
         raise ValueError(f"rhythm_lead {rhythm_lead!r} not among the leads {leads}")
+    gain = MM_PER_MV if units == "mV" else MM_PER_SD
     n = signal.shape[1]
     duration = n / fs
     col_seconds = duration / 4
     width_mm = duration * MM_PER_S
-    calib_mm = 10.0  # room for the 1 mV calibration pulse on the left
+    calib_mm = 10.0  # room for the calibration mark on the left
     rows = len(GRID_3X4) + 1
     height_mm = rows * ROW_HEIGHT_MM
+    half_band = ROW_HEIGHT_MM / 2 - 1.0
+    label_size, footer_size = (20, 18) if review else (16, 16)
 
     xs, ys, annotations = [], [], []
 
-    def add_trace(x_mm, y_mm):
+    def add_trace(x_mm, y_mm, baseline=None):
+        if baseline is not None:   # keep the trace inside its row
+            y_mm = np.clip(y_mm, baseline - half_band, baseline + half_band)
         xs.append(np.append(x_mm, np.nan))
         ys.append(np.append(y_mm, np.nan))
+
+    def label(x, baseline, text):
+        annotations.append(dict(x=x, y=baseline + half_band, text=f"<b>{text}</b>", showarrow=False, xanchor="left",
+                                yanchor="top", bgcolor="rgba(255,255,255,0.85)", borderpad=1,
+                                font=dict(size=label_size, color="black")))
 
     for r, row in enumerate(GRID_3X4):
         baseline = height_mm - (r + 0.5) * ROW_HEIGHT_MM
@@ -66,34 +88,46 @@ def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, titl
             start, stop = int(round(c * col_seconds * fs)), int(round((c + 1) * col_seconds * fs))
             seg = signal[index[lead.lower()], start:stop]
             t = np.arange(start, start + len(seg)) / fs
-            add_trace(calib_mm + t * MM_PER_S, baseline + seg * MM_PER_MV)
-            annotations.append(dict(x=calib_mm + c * col_seconds * MM_PER_S + 1, y=baseline + 12, text=lead,
-                                    showarrow=False, xanchor="left", font=dict(size=12, color="black")))
+            add_trace(calib_mm + t * MM_PER_S, baseline + seg * gain, baseline)
+            label(calib_mm + c * col_seconds * MM_PER_S + 1, baseline, lead)
             if c:  # the short lead-change tick between columns
                 x_tick = calib_mm + c * col_seconds * MM_PER_S
                 add_trace(np.array([x_tick, x_tick]), np.array([baseline - 3, baseline + 3]))
     strip_base = 0.5 * ROW_HEIGHT_MM
-    add_trace(calib_mm + np.arange(n) / fs * MM_PER_S, strip_base + signal[index[rhythm_lead.lower()]] * MM_PER_MV)
-    annotations.append(dict(x=calib_mm + 1, y=strip_base + 12, text=f"{rhythm_lead} (rhythm)", showarrow=False,
-                            xanchor="left", font=dict(size=12, color="black")))
-    for r in range(rows):  # 1 mV calibration pulse at the start of every row
-        base = height_mm - (r + 0.5) * ROW_HEIGHT_MM
-        add_trace(np.array([1, 3, 3, 8, 8, 10]), base + np.array([0, 0, MM_PER_MV, MM_PER_MV, 0, 0]))
+    add_trace(calib_mm + np.arange(n) / fs * MM_PER_S, strip_base + signal[index[rhythm_lead.lower()]] * gain,
+              strip_base)
+    label(calib_mm + 1, strip_base, f"{rhythm_lead} (rhythm)")
 
-    fig = go.Figure(go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", hoverinfo="skip",
-                               line=dict(color="black", width=line_width), showlegend=False))
+    traces = [go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", hoverinfo="skip",
+                         line=dict(color="black", width=line_width), showlegend=False, name="ECG")]
+    cal_x, cal_y = [], []
+    for r in range(rows):  # the calibration mark at the start of every row
+        base = height_mm - (r + 0.5) * ROW_HEIGHT_MM
+        if units == "mV":   # the standard 1 mV square pulse, 10 mm high
+            cal_x += [1, 3, 3, 8, 8, 10, np.nan]
+            cal_y += list(base + np.array([0, 0, MM_PER_MV, MM_PER_MV, 0, 0])) + [np.nan]
+        else:               # a 1 SD bar with end ticks: no square pulse, so it is never read as 1 mV
+            cal_x += [3, 7, np.nan, 5, 5, np.nan, 3, 7, np.nan]
+            cal_y += [base, base, np.nan, base, base + MM_PER_SD, np.nan, base + MM_PER_SD, base + MM_PER_SD, np.nan]
+    traces.append(go.Scatter(x=cal_x, y=cal_y, mode="lines", hoverinfo="skip", showlegend=False,
+                             name="1 mV" if units == "mV" else "1 SD",
+                             line=dict(color="black" if units == "mV" else CALIBRATION_SD, width=line_width + 1)))
+    fig = go.Figure(traces)
     x_max = calib_mm + width_mm
     axis = dict(showticklabels=False, zeroline=False, ticks="", showline=False, dtick=5, gridcolor=MAJOR_RED,
                 gridwidth=1, minor=dict(dtick=1, gridcolor=MINOR_RED, showgrid=True), fixedrange=False)
     fig.update_xaxes(range=[0, x_max], constrain="domain", **axis)
     fig.update_yaxes(range=[0, height_mm], scaleanchor="x", scaleratio=1, constrain="domain", **axis)
+    margin = dict(l=10, r=10, t=40 if title else 10, b=50)
     fig.update_layout(
-        annotations=annotations, plot_bgcolor=PAPER_PINK, paper_bgcolor="white",
-        margin=dict(l=10, r=10, t=40 if title else 10, b=30), height=int(120 + 2.6 * height_mm),
+        annotations=annotations, plot_bgcolor=PAPER_PINK, paper_bgcolor="white", margin=margin,
+        width=int(PX_PER_MM * x_max) + margin["l"] + margin["r"],
+        height=int(PX_PER_MM * height_mm) + margin["t"] + margin["b"],
         title=dict(text=title) if title else None,
     )
-    fig.add_annotation(x=x_max, y=0, xref="x", yref="y", showarrow=False, xanchor="right", yanchor="top",
-                       text=f"25 mm/s · 10 mm/{units} · {fs:g} Hz · {duration:.1f} s", font=dict(size=11))
+    scale = "10 mm/mV" if units == "mV" else f"{MM_PER_SD:g} mm/SD · preprocessed z-scores, not mV · bar = 1 SD"
+    fig.add_annotation(x=0, y=-0.01, xref="paper", yref="paper", showarrow=False, xanchor="left", yanchor="top",
+                       text=f"25 mm/s · {scale} · {fs:g} Hz · {duration:.1f} s", font=dict(size=footer_size))
     return fig
 
 

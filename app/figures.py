@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from cardio_core.labels import CLASSES, RHYTHM_LABELS
@@ -17,13 +17,20 @@ LABEL_COLOURS = {"AFIB": "#d62728", "GSVT": "#ff7f0e", "PACE": "#9467bd", "SB": 
 SYMBOL_SINGLE, SYMBOL_MULTI = "circle", "diamond"
 
 
+# Age bands in order on a sequential, colour-blind-safe scale (viridis), youngest dark to oldest light.
+AGE_BAND_NAMES = ("<30", "30-39", "40-49", "50-59", "60-69", "70-79", "80+")
+AGE_BAND_COLOURS = dict(zip(AGE_BAND_NAMES, sample_colorscale("Viridis", [i / 6 for i in range(7)])))
+
+
 def category_colours(values) -> dict[str, str]:
-    """A stable colour per category: fixed for labels, else the qualitative palette in sorted order."""
+    """A stable colour per category: fixed for labels and age bands, else the qualitative palette in sorted order."""
     palette = qualitative.Safe + qualitative.Vivid
     out, k = {}, 0
     for v in sorted(set(map(str, values))):
         if v in LABEL_COLOURS:
             out[v] = LABEL_COLOURS[v]
+        elif v in AGE_BAND_COLOURS:
+            out[v] = AGE_BAND_COLOURS[v]
         else:
             out[v] = palette[k % len(palette)]
             k += 1
@@ -69,8 +76,8 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
                 name=f"{colour_by} ({'multi' if is_multi else 'single'})", showlegend=False))
     else:
         colours = colours or category_colours(values)
-        bands = list(age_bands(pd.Series([20, 35, 45, 55, 65, 75, 90])))
-        for cat in sorted(values.unique(), key=lambda c: (c in ("other", "unknown"), bands.index(c) if c in bands else 99, c)):
+        for cat in sorted(values.unique(), key=lambda c: (c in ("other", "unknown"),
+                                                          AGE_BAND_NAMES.index(c) if c in AGE_BAND_NAMES else 99, c)):
             in_cat = (values == cat).to_numpy()
             for is_multi, symbol in ((False, SYMBOL_SINGLE), (True, SYMBOL_MULTI)):
                 m = in_cat & (multi == is_multi)
@@ -91,8 +98,14 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
 
 
 def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: str | None = None,
-                        ranges=None, height: int = 620) -> go.Figure:
-    """Chapman density contours per rhythm label, PTB-XL markers on top in the matching colours (thesis Fig. 4.5)."""
+                        ranges=None, height: int = 620, colour_by: str = "rhythm", cls: str | None = None) -> go.Figure:
+    """Chapman density contours per rhythm label, PTB-XL markers on top in the matching colours (thesis Fig. 4.5).
+
+    Coloured by anything else (age, sex, ...), both cohorts are drawn as markers in that colouring:
+    Chapman as small dots, PTB-XL as crosses, so the domain stays visible."""
+    if colour_by != "rhythm":
+        return _cross_domain_coloured(points, colour_by, cls, review=review, title=title, ranges=ranges,
+                                      height=height)
     fig = go.Figure()
     chap = points[points["dataset_id"] == "chapman"]
     pos = np.arange(len(points))
@@ -129,12 +142,65 @@ def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: st
     return fig
 
 
+# Review mode is for a projector: every text of a chart at least this size (px).
+REVIEW_FONT, NORMAL_FONT = 18, 13
+
+
+def chart_fonts(fig, review: bool) -> None:
+    """Legend, axis titles, ticks and hover text at one legible size; the legend sits below the toolbar."""
+    size = REVIEW_FONT if review else NORMAL_FONT
+    fig.update_layout(font=dict(size=size), legend=dict(font=dict(size=size), itemsizing="constant", y=1,
+                                                        yanchor="top"),
+                      hoverlabel=dict(font=dict(size=size)))
+    fig.update_xaxes(title_font=dict(size=size), tickfont=dict(size=size))
+    fig.update_yaxes(title_font=dict(size=size), tickfont=dict(size=size))
+    # the modebar (toolbar) sits in the top margin, above the legend, never on it
+    top = fig.layout.margin.t if fig.layout.margin and fig.layout.margin.t is not None else 0
+    fig.update_layout(margin=dict(t=max(top, 40)))
+
+
+def _cross_domain_coloured(points, colour_by, cls, *, review, title, ranges, height) -> go.Figure:
+    fig = go.Figure()
+    pos = np.arange(len(points), dtype=np.int32)
+    text = hover_text(points, review)
+    values = colour_values(points, colour_by, cls=cls, review=review)
+    x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    is_ptb = points["dataset_id"].eq("ptbxl").to_numpy()
+    base = 10 if review else 7
+    if pd.api.types.is_float_dtype(values):
+        c = values.to_numpy(np.float32)
+        finite = np.isfinite(c)
+        lo, hi = (float(np.nanmin(c)), float(np.nanmax(c))) if finite.any() else (0.0, 1.0)
+        for name, m, size, symbol in (("Chapman test", ~is_ptb, base - 3, "circle"), ("PTB-XL", is_ptb, base, "x")):
+            fig.add_trace(go.Scattergl(x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=name,
+                                       hovertemplate="%{text}<extra></extra>",
+                                       marker=dict(color=c[m], colorscale="Viridis", cmin=lo, cmax=hi, size=size,
+                                                   symbol=symbol, opacity=0.85, showscale=name == "PTB-XL",
+                                                   colorbar=dict(title=colour_by) if name == "PTB-XL" else None)))
+    else:
+        colours = category_colours(values)
+        order = sorted(values.unique(), key=lambda v: (v in ("other", "unknown"),
+                                                         AGE_BAND_NAMES.index(v) if v in AGE_BAND_NAMES else 99, v))
+        for cat in order:
+            for name, part, size, symbol in (("Chapman", ~is_ptb, base - 3, "circle"), ("PTB-XL", is_ptb, base, "x")):
+                m = part & (values == cat).to_numpy()
+                if not m.any():
+                    continue
+                fig.add_trace(go.Scattergl(x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m],
+                                           name=f"{name} {cat}", legendgroup=str(cat),
+                                           hovertemplate="%{text}<extra></extra>",
+                                           marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbol,
+                                                       opacity=0.85)))
+    _layout(fig, title, review, height, ranges)
+    return fig
+
+
 def _layout(fig, title, review, height, ranges):
-    fig.update_layout(title=title, height=height, dragmode="lasso", legend=dict(itemsizing="constant"),
-                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), font=dict(size=18 if review else 13),
-                      uirevision="keep")
+    fig.update_layout(title=title, height=height, dragmode="lasso",
+                      margin=dict(l=10, r=10, t=40, b=10), uirevision="keep")
     fig.update_xaxes(title="UMAP 1", showticklabels=False, zeroline=False)
     fig.update_yaxes(title="UMAP 2", showticklabels=False, zeroline=False)
+    chart_fonts(fig, review)
     if ranges is not None:
         fig.update_xaxes(range=list(ranges[0]))
         fig.update_yaxes(range=list(ranges[1]))
@@ -202,7 +268,8 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
                                  hoverinfo="skip", showlegend=False), row=2, col=col + 1)
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False)
-    fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5), font=dict(size=16 if review else 12))
+    fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5))
+    chart_fonts(fig, review)
     return fig
 
 
@@ -214,22 +281,42 @@ def silhouette_bars(table: pd.DataFrame, name_a: str, name_b: str, review: bool 
         fig.add_trace(go.Bar(x=table["label"], y=v, name=name, marker_color=colour,
                              error_y=dict(type="data", symmetric=False, array=table[f"{prefix}_ci_high"] - v,
                                           arrayminus=v - table[f"{prefix}_ci_low"])))
-    fig.update_layout(barmode="group", yaxis_title="silhouette", height=380, margin=dict(l=10, r=10, t=30, b=10),
-                      font=dict(size=16 if review else 12))
+    fig.update_layout(barmode="group", yaxis_title="silhouette", height=380, margin=dict(l=10, r=10, t=40, b=10))
+    chart_fonts(fig, review)
     return fig
 
 
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left")
+
+
+def label_positions(x, y) -> list[str]:
+    """Text positions for point labels so that neighbours' labels do not pile up: points closer than ~8% of the
+    axes to an already placed point take the next position in LABEL_POSITIONS."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    sx, sy = (np.ptp(x) or 1.0), (np.ptp(y) or 1.0)
+    out: list[str] = [""] * len(x)
+    placed: list[tuple[float, float, int]] = []
+    for i in np.lexsort((y, x)):
+        close = {k for px, py, k in placed if abs(x[i] - px) / sx < 0.08 and abs(y[i] - py) / sy < 0.08}
+        k = next(k for k in range(len(LABEL_POSITIONS)) if k not in close) if len(close) < len(LABEL_POSITIONS) \
+            else len(placed) % len(LABEL_POSITIONS)
+        out[i] = LABEL_POSITIONS[k]
+        placed.append((x[i], y[i], k))
+    return out
+
+
 def prevalence_f1_figure(table: pd.DataFrame, fit: dict, review: bool = False) -> go.Figure:
-    rows = table[table["label"] != "macro"]
+    rows = table[table["label"] != "macro"].dropna(subset=["prevalence", "f1"])
     fig = go.Figure(go.Scatter(x=rows["prevalence"], y=rows["f1"], mode="markers+text", text=rows["label"],
-                               textposition="top center", marker=dict(size=10, color="#1f77b4"), name="class"))
+                               textposition=label_positions(rows["prevalence"], rows["f1"]),
+                               marker=dict(size=10, color="#1f77b4"), name="class"))
     if np.isfinite(fit.get("slope", np.nan)):
         xs = np.linspace(0, float(rows["prevalence"].max()), 50)
         fig.add_trace(go.Scatter(x=xs, y=fit["intercept"] + fit["slope"] * xs, mode="lines", name="least squares",
                                  line=dict(color="#c0392b")))
     fig.update_layout(xaxis_title="prevalence (test split)", yaxis_title="F1", height=420,
-                      title=pearson_title(fit, rows["f1"]),
-                      margin=dict(l=10, r=10, t=40, b=10), font=dict(size=16 if review else 12))
+                      title=pearson_title(fit, rows["f1"]), margin=dict(l=10, r=10, t=50, b=10))
+    chart_fonts(fig, review)
     return fig
 
 
@@ -249,8 +336,8 @@ def fold_accuracy_figure(per_fold: pd.DataFrame, mean: float, se: float, review:
     if chance is not None:
         fig.add_hline(y=chance, line_dash="dot", line_color="#c0392b", annotation_position="bottom right",
                       annotation_text=f"chance {chance:.2f}")
-    fig.update_layout(yaxis_title="accuracy", yaxis_range=[0, 1], height=360, margin=dict(l=10, r=10, t=30, b=10),
-                      font=dict(size=16 if review else 12))
+    fig.update_layout(yaxis_title="accuracy", yaxis_range=[0, 1], height=360, margin=dict(l=10, r=10, t=40, b=10))
+    chart_fonts(fig, review)
     return fig
 
 
@@ -259,5 +346,64 @@ def probe_figure(trend: pd.DataFrame, review: bool = False) -> go.Figure:
     for name, part in trend.groupby("name"):
         fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], mode="lines+markers", name=name))
     fig.update_layout(xaxis_title="epoch (0 = baseline)", yaxis_title="value", height=360,
-                      margin=dict(l=10, r=10, t=30, b=10), font=dict(size=16 if review else 12))
+                      margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(tickformat="d", dtick=max(1, int(np.ceil(trend["epoch"].max() / 10))) if len(trend) else 1)
+    chart_fonts(fig, review)
+    return fig
+
+
+def standardise_layout(points: pd.DataFrame) -> pd.DataFrame:
+    """Centre a layout and scale it to unit RMS radius: UMAP coordinates carry no absolute scale, and without
+    this one frame's wider spread squeezes every other frame into a corner of shared axes."""
+    out = points.copy()
+    xy = out[["x", "y"]].to_numpy(float)
+    xy = xy - xy.mean(0) if len(xy) else xy
+    rms = float(np.sqrt((xy ** 2).sum(1).mean())) if len(xy) else 1.0
+    xy = xy / (rms or 1.0)
+    out["x"], out["y"] = xy[:, 0], xy[:, 1]
+    return out
+
+
+def evolution_figure(frames: list[tuple[int, pd.DataFrame]], *, colours: dict[str, str], review: bool = False,
+                     title: str = "", height: int = 560) -> go.Figure:
+    """A run's checkpoints as an animation (play, pause, an epoch slider) over one set of axes.
+
+    Every frame is standardised (standardise_layout), the axes fit all frames and keep a 1:1
+    aspect, so no frame is squeezed and distances read the same in every frame.
+    """
+    if not frames:
+        raise ValueError("evolution_figure needs at least one (epoch, points) frame")
+    frames = [(int(e), standardise_layout(p)) for e, p in frames]
+    cats = sorted(set().union(*[set(p["rhythm"].astype(str)) for _, p in frames]),
+                  key=lambda c: (c in ("other", "unknown", "mixed"), c))
+    size = 9 if review else 5
+
+    def traces(points: pd.DataFrame) -> list:
+        text = hover_text(points, review)
+        out = []
+        for cat in cats:
+            m = (points["rhythm"].astype(str) == cat).to_numpy()
+            out.append(go.Scattergl(x=points["x"].to_numpy(np.float32)[m], y=points["y"].to_numpy(np.float32)[m],
+                                    mode="markers", name=cat, text=text[m], hovertemplate="%{text}<extra></extra>",
+                                    marker=dict(color=colours.get(cat, "#888"), size=size, opacity=0.8)))
+        return out
+
+    names = [f"epoch {e}" if e else "baseline" for e, _ in frames]
+    fig = go.Figure(data=traces(frames[-1][1]),
+                    frames=[go.Frame(data=traces(p), name=n) for (_, p), n in zip(frames, names)])
+    lim = max(float(np.abs(p[["x", "y"]].to_numpy(float)).max()) if len(p) else 1.0 for _, p in frames) * 1.05
+    anim = dict(frame=dict(duration=900, redraw=True), transition=dict(duration=0), mode="immediate")
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.04, xanchor="left", yanchor="top",
+                          showactive=False, pad=dict(t=0, r=10),
+                          buttons=[dict(label="▶ Play", method="animate", args=[None, {**anim, "fromcurrent": True}]),
+                                   dict(label="❚❚ Pause", method="animate",
+                                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
+        sliders=[dict(active=len(frames) - 1, x=0.2, len=0.8, y=-0.02, yanchor="top", pad=dict(t=0),
+                      currentvalue=dict(prefix="shown: ", font=dict(size=18 if review else 13)),
+                      steps=[dict(label=n, method="animate", args=[[n], {**anim, "frame": dict(duration=0, redraw=True)}])
+                             for n in names])])
+    _layout(fig, title, review, height, ((-lim, lim), (-lim, lim)))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=90))
     return fig

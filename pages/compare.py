@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app import common, state
-from app.figures import category_colours, padded_ranges, probe_figure, scatter_figure, silhouette_bars
+from app.figures import category_colours, evolution_figure, probe_figure, scatter_figure, silhouette_bars
 from cardio_core import queries
 
 st.title("Compare")
@@ -85,17 +85,14 @@ else:
     if len(frames) < 1:
         st.caption("No checkpoint of this run has a projection for this view yet.")
     else:
-        epochs = [e for e, _ in frames]
-        state.init_widget("cmp_epoch", "epoch", epochs[-1], parse=int, choices=epochs)
-        epoch = st.select_slider("Epoch (0 = baseline)", epochs, key="cmp_epoch") if len(epochs) > 1 else epochs[0]
-        state.sync(run=run, epoch=epoch)
-        all_frames = [common.points(db, w, view) for _, w in frames]
-        ranges = padded_ranges(all_frames)
-        frame = all_frames[epochs.index(epoch)]
-        st.plotly_chart(scatter_figure(frame, "rhythm", review=review, colours=colours, ranges=ranges, height=480,
-                                       title=f"{run}, epoch {epoch}"), key="cmp_evolution",
-                        config=common.chart_config(f"evolution-{run}-{epoch}"))
-        st.caption("Projections of one run are aligned to each other (same axes), so movement is real.")
+        state.sync(run=run)
+        loaded = [(e, common.points(db, w, view)) for e, w in frames]
+        fig = evolution_figure(loaded, colours=colours, review=review, title=f"{run}: baseline and checkpoints")
+        common.show_figure(fig, f"evolution-{run}", key="cmp_evolution")
+        st.caption("Press ▶ Play, or drag the slider. Each frame is one checkpoint's UMAP layout, initialised from "
+                   "and rotated onto the previous one, then centred and scaled to the same spread (a UMAP layout "
+                   "has no absolute scale). A label moving relative to the others is a change of the embedding; "
+                   "the size of a cluster is comparable between frames only relative to the whole layout.")
 
 st.subheader("Silhouette per label")
 scope = st.radio("Scope", ["chapman_test", "ptbxl_display"], horizontal=True, key="cmp_scope")

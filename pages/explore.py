@@ -29,17 +29,27 @@ state.init_widget("ex_view", "view", view_choices[0], choices=view_choices)
 if st.session_state["ex_view"] not in view_choices:
     st.session_state["ex_view"] = view_choices[0]
 view = controls[1].selectbox("Dataset view", view_choices, key="ex_view", format_func=VIEW_NAMES.get)
+# ACDC records carry a diagnostic group, not a rhythm label or one of the 20 ECG classes
+colour_names = ({**{k: v for k, v in COLOUR_NAMES.items() if k != "class"}, "rhythm": "group (ACDC)"}
+                if view == "acdc" else COLOUR_NAMES)
 state.init_widget("ex_colour", "colour", "rhythm", choices=list(COLOUR_NAMES))
-colour = controls[2].selectbox("Colour by", list(COLOUR_NAMES), key="ex_colour", format_func=COLOUR_NAMES.get,
-                               disabled=view == "cross_domain")
+if st.session_state["ex_colour"] not in colour_names:
+    st.session_state["ex_colour"] = "rhythm"
+colour = controls[2].selectbox("Colour by", list(colour_names), key="ex_colour", format_func=colour_names.get,
+                               help="In the PTB-XL overlay, 'rhythm label' draws Chapman as density contours; "
+                                    "any other colouring draws both cohorts as markers (PTB-XL as crosses).")
 cls = None
 if colour == "class":
     state.init_widget("ex_cls", "cls", "CRBBB", choices=CLASSES)
     cls = controls[3].selectbox("Class", CLASSES, key="ex_cls")
 fold = None
 if view == "acdc":
-    state.init_widget("ex_fold", "fold", "all", choices=["all", "0", "1", "2", "3", "4"])
-    fold_choice = controls[3].selectbox("ACDC fold", ["all", "0", "1", "2", "3", "4"], key="ex_fold")
+    # Each fold's patients are embedded by that fold's own model: five separate spaces. One at a time by default.
+    state.init_widget("ex_fold", "fold", "0", choices=["0", "1", "2", "3", "4", "all"])
+    fold_choice = controls[3].selectbox("ACDC fold (model)", ["0", "1", "2", "3", "4", "all"], key="ex_fold",
+                                        format_func=lambda f: "all five, side by side" if f == "all" else f"fold {f}",
+                                        help="A fine-tuned CMR run has one model per fold; each embeds its own "
+                                             "fold's validation patients.")
     fold = None if fold_choice == "all" else int(fold_choice)
 
 pts_all = common.points(db, wid, view)
@@ -93,8 +103,11 @@ st.caption(f"{len(pts):,} of {len(pts_all):,} records shown · ● single-labell
 if pts.empty:
     st.warning("No record matches these filters.")
 else:
+    if view == "acdc" and fold is None and pts["fold"].nunique() > 1:
+        st.info("All folds: each fold's patients are embedded by a different model, so the five groups of points "
+                "are five separate embedding spaces, not five clusters. Choose one fold to read the geometry.")
     if view == "cross_domain":
-        fig = cross_domain_figure(pts, review=review)
+        fig = cross_domain_figure(pts, review=review, colour_by=colour, cls=cls)
     else:
         fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if mask.any() else None)
     common.show_figure(fig, f"explore-{view}", key=chart_key, on_select="rerun",

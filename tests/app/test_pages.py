@@ -205,4 +205,19 @@ def test_epoch_evolution_lists_only_runs_projected_in_the_view(monkeypatch, tmp_
     assert at.selectbox(key="cmp_view").value == "chapman_test"
     assert at.selectbox(key="cmp_run").options == [RUN_ID]
     assert not [c.value for c in at.caption if "No checkpoint" in c.value or "No run" in c.value]
-    assert any(s.key == "cmp_epoch" for s in at.select_slider)
+    assert any("Press ▶ Play" in c.value for c in at.caption)   # the evolution is an animation now
+
+
+def test_acdc_view_names_groups_and_shows_one_folds_model_by_default(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, w=CMR_BASELINE_ID, view="acdc")
+    colour = at.selectbox(key="ex_colour")
+    assert "group (ACDC)" in colour.options and "rhythm label" not in colour.options
+    assert "one of the 20 classes" not in colour.options
+    assert at.selectbox(key="ex_fold").value == "0"
+    at.selectbox(key="ex_fold").set_value("all").run()
+    assert any("five separate embedding spaces" in i.value for i in at.info)
+
+
+def test_ptbxl_overlay_can_be_coloured_by_age(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), view="cross_domain", colour="age")
+    assert at.selectbox(key="ex_colour").value == "age" and not at.selectbox(key="ex_colour").disabled

@@ -66,9 +66,31 @@ def test_ecg_paper_scale_is_25_mm_per_s_and_10_mm_per_mv():
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.xaxis.dtick == 5 and fig.layout.xaxis.minor.dtick == 1
     texts = [a.text for a in fig.layout.annotations]
     for lead in ("I", "aVR", "V1", "V6", "II (rhythm)"):
-        assert lead in texts
+        assert f"<b>{lead}</b>" in texts
+    assert "10 mm/mV" in texts[-1]
+    assert min(a.font.size for a in fig.layout.annotations) >= 16           # legible on a projector
+    width_mm = fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0]
+    assert (fig.layout.width - 20) / width_mm >= 5                          # at least 5 px per mm
     with pytest.raises(ValueError, match="n_leads=12"):
         ecg_paper_figure(np.zeros((11, n)), fs)
+
+
+def test_preprocessed_ecg_is_labelled_z_scores_and_clipped_to_its_row():
+    from app.ecg_paper import MM_PER_SD, ROW_HEIGHT_MM
+    fs, n = 500.0, 5000
+    signal = np.zeros((12, n))
+    signal[:, 1000] = 50.0     # a huge z-score in every lead
+    fig = ecg_paper_figure(signal, fs, units="SD")
+    footer = fig.layout.annotations[-1].text
+    assert "z-scores, not mV" in footer and f"{MM_PER_SD:g} mm/SD" in footer and "10 mm/mV" not in footer
+    assert fig.data[1].name == "1 SD" and fig.data[1].line.color != "black"
+    y = np.asarray(fig.data[0].y, float)
+    bands = np.arange(4) * ROW_HEIGHT_MM + ROW_HEIGHT_MM / 2          # the baselines of the four rows
+    nearest = bands[np.abs(y[:, None] - bands[None, :]).argmin(1)]
+    ok = np.isnan(y) | (np.abs(y - nearest) <= ROW_HEIGHT_MM / 2)
+    assert ok.all()                                                   # no sample crosses into another row
+    with pytest.raises(ValueError, match="units"):
+        ecg_paper_figure(signal, fs, units="unit (normalised)")
 
 
 def test_cmr_frames_figure():
@@ -107,3 +129,76 @@ def test_prevalence_f1_title_says_why_r_is_undefined():
     fig = prevalence_f1_figure(table.assign(f1=[0.9, 0.5, 0.2, 0.5]), {"r": 0.98, "n": 3, "slope": 3.5,
                                                                        "intercept": -0.1})
     assert fig.layout.title.text == "Pearson r = 0.98 (n = 3)" and len(fig.data) == 2
+
+
+def test_evolution_is_an_animation_whose_axes_fit_every_frame_without_squeezing():
+    from app.figures import evolution_figure
+    rng = np.random.default_rng(0)
+    def frame(spread):
+        return pd.DataFrame({"x": rng.normal(0, spread, 200), "y": rng.normal(0, spread, 200),
+                             "rhythm": rng.choice(["SR", "AFIB"], 200), "record_id": [f"r{i}" for i in range(200)],
+                             "dataset_id": "chapman", "labels": "SR", "age": 50.0, "sex": "F"})
+    # the baseline spreads 40 times wider than the fine-tuned frames (what squeezed them before)
+    frames = [(0, frame(40.0)), (2, frame(1.0)), (4, frame(1.0))]
+    fig = evolution_figure(frames, colours={"SR": "#2ca02c", "AFIB": "#d62728"})
+    assert [f.name for f in fig.frames] == ["baseline", "epoch 2", "epoch 4"]
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "❚❚ Pause"]
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["baseline", "epoch 2", "epoch 4"]
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    for f in fig.frames:
+        xs = np.concatenate([np.asarray(t.x, float) for t in f.data])
+        ys = np.concatenate([np.asarray(t.y, float) for t in f.data])
+        assert x0 <= xs.min() and xs.max() <= x1 and y0 <= ys.min() and ys.max() <= y1
+        assert np.ptp(xs) > 0.5 * (x1 - x0)          # every frame fills the axes: none is squeezed
+
+
+def _points(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "dataset_id": ["chapman", "ptbxl"] * (n // 2),
+                         "record_id": [f"r{i}" for i in range(n)], "labels": "SR", "rhythm": "SR",
+                         "multi": False, "age": rng.uniform(20, 90, n), "sex": rng.choice(["F", "M"], n),
+                         "bmi": 25.0, "bmi_category": "normal", "split": "test", "fold": pd.array([None] * n, "Int64")})
+
+
+def test_review_mode_charts_are_legible_and_the_toolbar_clears_the_legend():
+    from app.figures import REVIEW_FONT, scatter_figure, silhouette_bars
+    fig = scatter_figure(_points(), "sex", review=True)
+    lay = fig.layout
+    assert lay.legend.font.size >= 18 and lay.xaxis.title.font.size >= 18 and lay.hoverlabel.font.size >= 18
+    assert REVIEW_FONT >= 18 and lay.margin.t >= 40 and lay.legend.yanchor == "top"
+    table = pd.DataFrame({"label": ["SR"], "baseline_value": [0.1], "baseline_ci_low": [0.0], "baseline_ci_high": [0.2],
+                          "other_value": [0.2], "other_ci_low": [0.1], "other_ci_high": [0.3]})
+    assert silhouette_bars(table, "a", "b", review=True).layout.legend.font.size >= 18
+
+
+def test_ptbxl_overlay_colours_by_age_bands_on_an_ordered_palette():
+    from app.figures import AGE_BAND_COLOURS, AGE_BAND_NAMES, cross_domain_figure
+    fig = cross_domain_figure(_points(), colour_by="age", review=True)
+    names = [t.name for t in fig.data]
+    assert any(n.startswith("PTB-XL ") for n in names) and any(n.startswith("Chapman ") for n in names)
+    bands = [n.split(" ", 1)[1] for n in names if n.startswith("Chapman ")]
+    assert bands == sorted(bands, key=AGE_BAND_NAMES.index)     # legend in age order
+    # sequential: the palette's lightness rises monotonically from the youngest band to the oldest
+    def lightness(colour):
+        r, g, b = (int(v) for v in colour[colour.index("(") + 1:-1].split(","))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    values = [lightness(AGE_BAND_COLOURS[b]) for b in AGE_BAND_NAMES]
+    assert values == sorted(values)
+    sex = cross_domain_figure(_points(), colour_by="sex")
+    assert {t.name for t in sex.data} >= {"Chapman F", "PTB-XL M"}
+
+
+def test_prevalence_labels_of_close_points_do_not_pile_up():
+    from app.figures import label_positions
+    x = [0.10, 0.101, 0.102, 0.5, 0.9]
+    y = [0.50, 0.502, 0.499, 0.1, 0.9]
+    pos = label_positions(x, y)
+    assert len(set(pos[:3])) == 3 and len(pos) == 5
+
+
+def test_epoch_axes_have_integer_ticks():
+    from app.figures import probe_figure
+    trend = pd.DataFrame({"epoch": [0, 2, 4, 6], "name": "knn_purity", "value": [0.4, 0.5, 0.6, 0.7]})
+    fig = probe_figure(trend)
+    assert fig.layout.xaxis.tickformat == "d" and fig.layout.xaxis.dtick == 1
