@@ -87,6 +87,11 @@ def silhouettes(db_path: str, a: str, b: str, scope: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def scope_size(db_path: str, scope: str) -> int:
+    return queries.scope_size(_store(db_path), scope)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def centroids(db_path: str, ids: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     return queries.centroid_tables(_store(db_path), ids)
 
@@ -388,6 +393,21 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
         fig = ecg_paper_figure(array, fs, units="mV" if which == "raw" else "SD", review=review)
         # its own size (5.2 px per mm), not squeezed into the column: wide enough to read on a projector
         st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="content")
+
+
+def explain(name: str, *, n: int | float | None = None, of: int | None = None, records: str = "records") -> None:
+    """The metric's one-line meaning next to its number, with 'how it is computed' one click away."""
+    from cardio_core.metrics.definitions import DEFINITIONS
+    if name not in DEFINITIONS:
+        return
+    _, what, how = DEFINITIONS[name]
+    count = ""
+    if n is not None and pd.notna(n):
+        count = f" · n = {int(n)}" + (f" of {of}" if of else "") + f" {records}"
+    st.caption(what + count)
+    with st.expander("How it is computed", expanded=False):
+        st.caption(how)
+        st.page_link(PAGES["methods"], label="All definitions (Methods)") if "methods" in PAGES else None
 
 
 def empty_state(message: str) -> None:

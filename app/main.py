@@ -29,6 +29,7 @@ pages = {
     "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters"),
     "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics"),
     "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs"),
+    "methods": st.Page(PAGE_DIR / "methods.py", title="Methods"),
 }
 common.PAGES.update(pages)
 nav = st.navigation(list(pages.values()))

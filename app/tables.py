@@ -40,7 +40,23 @@ def for_display(df: pd.DataFrame, *, digits: int | None = 3) -> pd.DataFrame:
     if digits is not None:
         floats = out.select_dtypes(include="floating").columns
         out[floats] = out[floats].round(digits)
-    # object columns so '—' can stand where a number is missing (inf, e.g. an enrichment against 0, too)
-    out = out.astype(object).where(out.notna() & ~out.isin([np.inf, -np.inf]), MISSING)
+    for col in out.columns:
+        values = out[col]
+        missing = values.isna() | values.isin([np.inf, -np.inf])
+        if not missing.any():
+            continue
+        # a column with a gap becomes text, so '—' can stand in it (Arrow needs one type per column)
+        out[col] = [MISSING if m else _text(v) for v, m in zip(values, missing)]
     out.columns = [human_name(c) for c in out.columns]
     return out
+
+
+def _text(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()
+                                               and abs(value) >= 1):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}"
+    return str(value)

@@ -2,7 +2,7 @@
 
 Every table compares the run's baseline (runs.parent_weights_id) with each of its
 checkpoints (for CMR, the per-epoch entries across folds), and puts the thesis's
-published numbers (method.md §6, `metrics.thesis.THESIS`) beside ours. The numbers are read from
+published numbers (`metrics.thesis.THESIS`) beside ours. The numbers are read from
 the `metrics` table only; nothing is recomputed except fold means of per-fold values
 that analysis/evaluate.py stores per fold only. A metric that is not stored shows as '—' in the
 Markdown and as an empty cell in the CSV.
@@ -19,7 +19,8 @@ import pandas as pd
 
 from cardio_core import labels as L
 from cardio_core.errors import CardioError
-from cardio_core.metrics.summary import fold_summary, percent_change
+from cardio_core.metrics.definitions import as_markdown as definitions_markdown
+from cardio_core.metrics.summary import SILHOUETTE_PERCENT_FLOOR, fold_summary, percent_change
 from cardio_core.metrics.thesis import THESIS
 
 MISSING = "—"
@@ -71,8 +72,8 @@ def _num(x) -> float:
     return x
 
 
-def _change(value: float, base: float) -> tuple[float, float]:
-    return value - base, percent_change(value, base)
+def _change(value: float, base: float, floor: float = 0.0) -> tuple[float, float]:
+    return value - base, percent_change(value, base, floor=floor)
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def _load_metrics(store, entries: list[Entry]) -> _Metrics:
 
 # -- tables -----------------------------------------------------------------------------
 
-def _comparison(entries, quantities, fetch) -> pd.DataFrame:
+def _comparison(entries, quantities, fetch, *, pct_floor: float = 0.0) -> pd.DataFrame:
     """Long table: one row per (quantity, entry), with change and % change against the baseline.
 
     quantities: (name, thesis_baseline, thesis_finetuned); fetch(wid, name) -> dict of columns
@@ -119,7 +120,7 @@ def _comparison(entries, quantities, fetch) -> pd.DataFrame:
         base = fetch(baseline.weights_id, name)["value"] if baseline else math.nan
         for e in entries:
             cols = fetch(e.weights_id, name)
-            change, pct = _change(cols["value"], base) if e.epoch is not None else (math.nan, math.nan)
+            change, pct = _change(cols["value"], base, pct_floor) if e.epoch is not None else (math.nan, math.nan)
             rows.append({"quantity": name, "entry": e.name, "weights_id": e.weights_id, **cols,
                          "change": change, "pct_change": pct,
                          "thesis": thesis_b if e.epoch is None else thesis_f})
@@ -149,11 +150,13 @@ def ecg_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
     quantities = [("overall", *THESIS["silhouette_chapman"])] + [(lab, *per_label.get(lab, (nan, nan)))
                                                                  for lab in labels]
     tables["silhouette_chapman"] = _comparison(
-        entries, quantities, _with_ci(m, "chapman_test", "silhouette", _overall)).rename(columns={"quantity": "label"})
+        entries, quantities, _with_ci(m, "chapman_test", "silhouette", _overall),
+        pct_floor=SILHOUETTE_PERCENT_FLOOR).rename(columns={"quantity": "label"})
     labels = sorted(set(L.RHYTHM_LABELS) | set(m.labels(ids, "ptbxl_display", "silhouette")))
     quantities = [("overall", *THESIS["silhouette_ptbxl"])] + [(lab, nan, nan) for lab in labels]
     tables["silhouette_ptbxl"] = _comparison(
-        entries, quantities, _with_ci(m, "ptbxl_display", "silhouette", _overall)).rename(columns={"quantity": "label"})
+        entries, quantities, _with_ci(m, "ptbxl_display", "silhouette", _overall),
+        pct_floor=SILHOUETTE_PERCENT_FLOOR).rename(columns={"quantity": "label"})
 
     rows = []
     for lab in sorted(set(L.RHYTHM_LABELS) | set(m.labels(ids, "chapman_test", "centroid_single"))):
@@ -235,7 +238,8 @@ def cmr_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
     tables: dict[str, pd.DataFrame] = {}
     labels = sorted(set(L.ACDC_GROUPS) | set(m.labels(ids, "acdc", "silhouette")))
     quantities = [("overall", thesis_b, thesis_f)] + [(lab, nan, nan) for lab in labels]
-    sil = _comparison(entries, quantities, lambda w, q: _fold_summary(m, w, "silhouette", _overall(q)))
+    sil = _comparison(entries, quantities, lambda w, q: _fold_summary(m, w, "silhouette", _overall(q)),
+                      pct_floor=SILHOUETTE_PERCENT_FLOOR)
     sil["thesis_sd"] = [(thesis_b_sd if e == "baseline" else thesis_f_sd) if q == "overall" else nan
                         for q, e in zip(sil["quantity"], sil["entry"])]
     tables["acdc_silhouette"] = sil.rename(columns={"quantity": "label"})
@@ -316,7 +320,7 @@ def write_report(store, run_id: str, out_dir: str | Path) -> list[Path]:
              f"baseline {run.get('parent_weights_id') or MISSING}, {sum(e.epoch is not None for e in entries)} "
              "checkpoint(s).\n",
              "Change and % change are against the baseline; `thesis` columns are the published numbers "
-             f"(method.md §6). Missing values: {MISSING}.\n"]
+             f"(the thesis's published values). Missing values: {MISSING}.\n"]
     written = [out_dir / "report.md"]
     for name, df in tables.items():
         parts.append(f"## {TITLES.get(name, name)}\n")
@@ -324,6 +328,8 @@ def write_report(store, run_id: str, out_dir: str | Path) -> list[Path]:
         path = out_dir / f"{name}.csv"
         df.to_csv(path, index=False)
         written.append(path)
+    parts.append("## Definitions\n")
+    parts.append(definitions_markdown())
     markdown = "\n".join(parts)
     written[0].write_text(markdown, encoding="utf-8")
     # the store keeps the report with the run, so it travels with the metrics it was made from

@@ -100,19 +100,27 @@ sil = common.silhouettes(db, a, b, scope)
 if sil.dropna(subset=["baseline_value", "other_value"], how="all").empty:
     st.caption("No silhouettes for these weights yet.")
 else:
+    overall = sil[sil["label"] == "overall"]
+    common.explain("silhouette", n=overall["n"].iloc[0] if len(overall) else None,
+                   of=common.scope_size(db, scope), records="single-labelled rhythm records (the rest carry no single "
+                   "rhythm label)")
     common.show_figure(silhouette_bars(sil, names.get(a, a), names.get(b, b), review), f"silhouette-{scope}",
                        key="cmp_sil_fig")
-    common.show_table(sil.round(4), f"silhouette-{scope}", key="cmp_sil")
+    common.explain("silhouette_change")
+    small = sil[(sil["n"] < 10) & (sil["label"] != "overall")]["label"].tolist()
+    if small:
+        st.caption(f"Fewer than 10 records: {', '.join(small)}: read these silhouettes as anecdotes.")
+    common.show_table(sil, f"silhouette-{scope}", key="cmp_sil")
 
 st.subheader("Centroid distances")
 cent = common.centroids(db, (a, b))
-t1, t2 = st.columns(2)
-with t1:
-    st.caption("Single- vs multi-labelled: mean distance to the label's centroid")
-    common.show_table(cent["single_multi"].round(3), "centroids-single-multi", key="cmp_cent1")
-with t2:
-    st.caption("PTB-XL records to the Chapman centroid of their label")
-    common.show_table(cent["cross_domain"].round(3), "centroids-cross-domain", key="cmp_cent2")
+st.caption("Single- vs multi-labelled: mean distance to the label's centroid, raw and relative to the embedding's "
+           "scale (compare the relative columns between checkpoints: fine-tuning stretches the whole space)")
+common.explain("centroid_single")
+common.show_table(cent["single_multi"], "centroids-single-multi", key="cmp_cent1")
+st.caption("PTB-XL records to the Chapman centroid of their label")
+common.explain("ptbxl_to_chapman_centroid")
+common.show_table(cent["cross_domain"], "centroids-cross-domain", key="cmp_cent2")
 
 st.subheader("Demographic probes across checkpoints")
 if runs:

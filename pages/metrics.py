@@ -27,9 +27,10 @@ with tab_ecg:
         if table.empty:
             st.info("No classification metrics for these weights (baselines have none: they have no head).")
         else:
-            st.caption("Per class at threshold 0.5 on the Chapman test split; 'macro' = unweighted mean.")
+            common.explain("f1", n=common.scope_size(db, "chapman_test"), records="Chapman test records")
             common.show_table(table, f"per-class-{wid}", key="mx_table")
             fit = queries.prevalence_vs_f1(table)
+            common.explain("prevalence_f1_r", n=fit["n"], records="classes")
             common.show_figure(prevalence_f1_figure(table, fit, review), f"prevalence-f1-{wid}", key="mx_prev")
 with tab_cmr:
     if cmr.empty:
@@ -50,12 +51,13 @@ with tab_cmr:
                 common.show_figure(fold_accuracy_figure(folds["per_fold"], folds["accuracy_mean"],
                                                         folds["accuracy_se"], review, chance=chance),
                                    f"acdc-accuracy-{cid}", key="mx_acc")
+            common.explain("accuracy", n=common.scope_size(db, "acdc"), records="ACDC patients")
             if "silhouette_mean" in folds:
                 st.metric("Silhouette (mean ± SD over folds)",
                           f"{folds['silhouette_mean']:.3f} ± {folds['silhouette_sd']:.3f}")
+                common.explain("silhouette")
             common.show_table(folds["per_fold"], f"acdc-folds-{cid}", key="mx_folds")
-            st.caption("Intra/inter ratio per group: mean distance to the own centroid / to the other centroids "
-                       "(lower = tighter), mean and SD over folds.")
+            common.explain("intra_inter_ratio")
             common.show_table(folds["intra_inter"], f"acdc-intra-inter-{cid}", key="mx_ii")
 with tab_thesis:
     run, ft = common.run_picker("Fine-tuned run", "mx_run", "ecg")

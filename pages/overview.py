@@ -83,6 +83,8 @@ with right:
         base = queries.baseline_for(weights, ft or "")
         st.caption(common.best_checkpoint_caption(run, "ecg") + f" Baseline: {base or '—'}.")
         st.dataframe(for_display(common.thesis(db, base, ft)), hide_index=True, width="stretch")
+        common.explain("silhouette")
+        common.explain("f1")
 
 st.subheader("Bookmarks")
 marks = common.bookmarks(db)

@@ -19,7 +19,7 @@ from cardio_core.data.dataset_view import load_view
 # What evaluate_ecg / evaluate_cmr own (and so replace on a re-run).
 ECG_EMBEDDING_METRICS = ("silhouette", "centroid_single", "centroid_multi", "centroid_ratio", "centroid_pct_diff",
                          "knn_purity", "probe_age_r2", "probe_sex_auroc", "linear_probe_macro_f1",
-                         "ptbxl_to_chapman_centroid", "share_sr_closer_to_sb", "domain_auroc")
+                         "ptbxl_to_chapman_centroid", "share_sr_closer_to_sb", "domain_auroc", "embedding_scale")
 CMR_EMBEDDING_METRICS = ("silhouette", "intra_inter_ratio", "probe_bmi_r2")
 
 
@@ -50,6 +50,8 @@ def evaluate_ecg(store: Store, weights_id: str, *, n_boot: int = 200, seed: int 
         raise ValueError(f"no Chapman test embeddings for {weights_id}; run `cardio embed {weights_id}` first")
     classes = chap.classes
     _silhouettes(rows, "chapman_test", Xc, chap.Y, classes, L.RHYTHM_LABELS, n_boot, seed)
+    # distances are shown beside this scale too: fine-tuning stretches the whole space
+    rows.add("chapman_test", "embedding_scale", M.embedding_scale(Xc), n=len(Xc))
     with rows.guard("chapman_test", "centroid_single"):
         for label, r in M.centroid_table(Xc, chap.Y, classes).iterrows():
             rows.add("chapman_test", "centroid_single", r["single_distance"], label=label, n=r["n_single"])

@@ -59,15 +59,19 @@ class MetricRows:
 
 
 def store_classification(store: Store, weights_id: str, y_true: np.ndarray, y_prob: np.ndarray,
-                         classes, *, scope: str = "chapman_test") -> None:
-    """Per-class F1 / precision / recall at 0.5 and macro averages, from a head's probabilities."""
+                         classes, *, scope: str = "chapman_test", n_boot: int = 200, seed: int = 0) -> None:
+    """Per-class F1 / precision / recall at 0.5 and macro averages, from a head's probabilities; F1 with a
+    bootstrap 95% interval over records (metrics.f1_bootstrap_ci)."""
     rows = MetricRows(weights_id)
     scores = M.per_class_scores(y_true, y_prob, classes)
+    ci = M.f1_bootstrap_ci(y_true, y_prob, classes, n_boot=n_boot, seed=seed)
     for cls, r in scores.iterrows():
         for name in ("f1", "precision", "recall", "support", "prevalence"):
-            rows.add(scope, name, r[name], label=cls)
+            interval = (ci.loc[cls, "ci_low"], ci.loc[cls, "ci_high"]) if name == "f1" else (None, None)
+            rows.add(scope, name, r[name], label=cls, ci=interval)
     for name, v in M.macro_average(scores).items():
-        rows.add(scope, name, v)
+        interval = (ci.loc["macro", "ci_low"], ci.loc["macro", "ci_high"]) if name == "f1" else (None, None)
+        rows.add(scope, name, v, ci=interval)
     r, p = M.prevalence_f1_pearson(scores["prevalence"].values, scores["f1"].values)
     rows.add(scope, "prevalence_f1_r", r, p=p)
     rows.save(store, [scope], CLASSIFICATION_METRICS)

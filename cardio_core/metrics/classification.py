@@ -83,6 +83,30 @@ def per_class_scores(y_true, y_score, classes: Sequence[str], threshold: float =
     }, index=pd.Index(classes, name="class"))
 
 
+def f1_bootstrap_ci(y_true, y_score, classes: Sequence[str], *, threshold: float = DEFAULT_THRESHOLD,
+                    n_boot: int = 200, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Percentile bootstrap intervals of each class's F1 and of the macro F1, resampling records.
+
+    Each resample draws n records with replacement (one multinomial count vector), recounts
+    TP, FP and FN per class and recomputes F1 with the same 0/0 := 0 rule as per_class_scores.
+    Returns a DataFrame indexed by class plus 'macro', with columns ci_low and ci_high.
+    """
+    y_true, y_score, classes = _check_multilabel(y_true, y_score, classes)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    y_pred = binarize(y_score, threshold)
+    n = len(y_true)
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    tp = weights @ (y_true & y_pred).astype(np.float64)
+    f1 = _safe_divide(2 * tp, weights @ y_true.astype(np.float64) + weights @ y_pred.astype(np.float64))
+    f1 = np.column_stack([f1, f1.mean(1)])       # (n_boot, n_classes + 1): the macro F1 of each resample
+    alpha = (1 - level) / 2
+    low, high = np.quantile(f1, [alpha, 1 - alpha], axis=0)
+    return pd.DataFrame({"ci_low": low, "ci_high": high}, index=pd.Index([*classes, "macro"], name="class"))
+
+
 def macro_average(scores: pd.DataFrame) -> dict[str, float]:
     """Unweighted mean over classes of precision, recall and F1 (every class counts,
     including classes absent from the test split, as sklearn's ``average='macro'``)."""

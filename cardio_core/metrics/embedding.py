@@ -337,6 +337,15 @@ def intra_inter_ratio(X, labels) -> dict[str, float]:
     return out
 
 
+def embedding_scale(X) -> float:
+    """The spread of an embedding: the mean Euclidean distance of its records to their overall centroid.
+
+    Distances divided by it are comparable between checkpoints whose embeddings differ in scale (fine-tuning
+    often stretches the whole space, which makes every raw distance grow)."""
+    X = _check_embeddings(X)
+    return float(np.linalg.norm(X - X.mean(0), axis=1).mean())
+
+
 def fold_mean_sd(values) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1) over folds, e.g. 5 ACDC folds."""
     values = np.asarray(values, dtype=np.float64)

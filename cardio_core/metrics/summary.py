@@ -3,8 +3,8 @@ mean ± SD / SE over folds, change and percent change against a baseline.
 
 Edge cases are defined here once, so a number shown on a page and in a report is the
 same number: missing values (NaN) are left out of a fold summary; with one value the
-spread is NaN; a percent change against a baseline of 0 (or a missing one) is NaN, never
-infinite.
+spread is NaN; a percent change against a baseline that is 0, negative, near zero or
+missing is NaN, never infinite.
 """
 from __future__ import annotations
 
@@ -42,14 +42,20 @@ def change(value, baseline):
     return np.subtract(value, baseline)
 
 
-def percent_change(value, baseline):
-    """100 * (value - baseline) / |baseline|; NaN where the baseline is 0 or either value is missing.
+# A silhouette lies in [-1, 1]; relative to a baseline this close to 0 a percent change is noise
+# (0.01 -> 0.03 is "+200 %"). Below it only the absolute change is shown.
+SILHOUETTE_PERCENT_FLOOR = 0.05
 
-    Relative to |baseline| so that a rise from a negative silhouette reads as a positive change.
-    Works on scalars (returns a float) and on arrays / Series (element-wise).
+
+def percent_change(value, baseline, *, floor: float = 0.0):
+    """100 * (value - baseline) / baseline where the baseline is above `floor`; NaN elsewhere.
+
+    NaN, never inf, for a baseline of 0, a negative baseline (a percentage of a negative number
+    reads backwards) or one at or below `floor` (near zero: the ratio is noise), and where
+    either value is missing. Works on scalars (returns a float) and arrays / Series (element-wise).
     """
     value = np.asarray(value, dtype=np.float64)
     base = np.asarray(baseline, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(base == 0, np.nan, 100.0 * (value - base) / np.abs(base))
+        out = np.where(base > max(floor, 0.0), 100.0 * (value - base) / base, np.nan)
     return float(out) if out.ndim == 0 else out

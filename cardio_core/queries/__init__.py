@@ -6,7 +6,8 @@ SQL is parameterised. One module per concern: workspace (Overview), weights (pic
 lineage), points (projection points, filters, colours), selection, metrics, records.
 """
 from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_tables, metrics, per_class_table,
-                                         prevalence_vs_f1, probe_trend, silhouette_comparison, thesis_side_by_side)
+                                         prevalence_vs_f1, probe_trend, scope_size, silhouette_comparison,
+                                         thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_points)
 from cardio_core.queries.records import load_record_signal, record_info
@@ -19,7 +20,7 @@ from cardio_core.queries.workspace import demo_job_active, next_steps, workspace
 
 __all__ = [
     "PROBE_NAMES", "acdc_folds", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
-    "silhouette_comparison", "thesis_side_by_side",
+    "scope_size", "silhouette_comparison", "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_points",
     "load_record_signal", "record_info",

@@ -19,9 +19,11 @@ from cardio_core.queries.weights import run_checkpoints
 def metrics(store, weights_ids: Iterable[str], scope: str | None = None, names: Iterable[str] = ()) -> pd.DataFrame:
     weights_ids, names = list(weights_ids), list(names)
     if not weights_ids:
-        return pd.DataFrame(columns=["weights_id", "scope", "name", "label", "fold", "value", "ci_low", "ci_high"])
-    sql = ("SELECT weights_id, scope, name, label, fold, value, ci_low, ci_high FROM metrics "
-           "WHERE list_contains(?, weights_id)")
+        return pd.DataFrame(columns=["weights_id", "scope", "name", "label", "fold", "value", "ci_low", "ci_high",
+                                     "n"])
+    # n: how many records a value rests on, where the pipeline recorded it
+    sql = ("SELECT weights_id, scope, name, label, fold, value, ci_low, ci_high, "
+           "TRY_CAST(extra->>'n' AS DOUBLE) AS n FROM metrics WHERE list_contains(?, weights_id)")
     params: list[Any] = [weights_ids]
     if scope is not None:
         sql += " AND scope = ?"
@@ -38,20 +40,42 @@ def silhouette_comparison(store, baseline_id: str, other_id: str, scope: str = "
     df = df[df["fold"] == -1]
     cols = ["value", "ci_low", "ci_high"]
     a = df[df["weights_id"] == baseline_id].set_index("label")[cols].add_prefix("baseline_")
-    b = df[df["weights_id"] == other_id].set_index("label")[cols].add_prefix("other_")
-    out = a.join(b, how="outer")
+    b = df[df["weights_id"] == other_id].set_index("label")[[*cols, "n"]].add_prefix("other_")
+    out = a.join(b, how="outer").rename(columns={"other_n": "n"})
     out["change"] = M.change(out["other_value"], out["baseline_value"])
-    out["pct_change"] = M.percent_change(out["other_value"], out["baseline_value"])
+    out["pct_change"] = M.percent_change(out["other_value"], out["baseline_value"], floor=M.SILHOUETTE_PERCENT_FLOOR)
     out.index = ["overall" if i == "" else i for i in out.index]
     out.index.name = "label"
     return out.reset_index()
 
 
+# The records each scope draws from: the denominator of "n = 125 of 294".
+SCOPE_RECORDS = {"chapman_test": ("chapman", "split = 'test'"), "ptbxl_display": ("ptbxl", "split = 'display'"),
+                 "cross_domain": ("ptbxl", "split = 'display'"), "acdc": ("acdc", "TRUE")}
+
+
+def scope_size(store, scope: str) -> int:
+    """How many usable records the scope's split holds (all of them, single-labelled or not)."""
+    if scope not in SCOPE_RECORDS:
+        raise ValueError(f"scope must be one of {', '.join(SCOPE_RECORDS)}; got {scope!r}")
+    dataset_id, where = SCOPE_RECORDS[scope]
+    return int(store.scalar(f"SELECT count(*) FROM records WHERE dataset_id = ? AND NOT excluded AND {where}",
+                            [dataset_id]) or 0)
+
+
 def centroid_tables(store, weights_ids: Iterable[str]) -> dict[str, pd.DataFrame]:
-    """'single_multi': per weights and label, single / multi / ratio / % diff; 'cross_domain': PTB-XL->Chapman."""
+    """'single_multi': per weights and label, single / multi / ratio / % diff, and the distances relative to the
+    embedding's own scale (metrics.embedding_scale); 'cross_domain': PTB-XL->Chapman."""
     df = metrics(store, weights_ids)
     sm = df[df["name"].isin(["centroid_single", "centroid_multi", "centroid_ratio", "centroid_pct_diff"])]
     single_multi = sm.pivot_table(index=["weights_id", "label"], columns="name", values="value").reset_index()
+    scale = df[(df["name"] == "embedding_scale") & (df["label"] == "")].set_index("weights_id")["value"]
+    if len(single_multi):
+        s = single_multi["weights_id"].map(scale).astype(float)
+        for col in ("centroid_single", "centroid_multi"):
+            if col in single_multi:
+                single_multi[f"{col}_rel"] = single_multi[col] / s
+        single_multi["embedding_scale"] = s
     cd = df[df["name"].isin(["ptbxl_to_chapman_centroid", "share_sr_closer_to_sb"])]
     cross = cd.pivot_table(index="label", columns="weights_id", values="value").reset_index()
     cross["label"] = cross["label"].replace("", "share of PTB-XL SR closer to SB")
@@ -75,14 +99,20 @@ def per_class_table(store, weights_id: str, scope: str = "chapman_test") -> pd.D
     """F1, precision, recall, support, prevalence per class (CLASSES order), plus a 'macro' row."""
     df = metrics(store, [weights_id], scope, ["f1", "precision", "recall", "support", "prevalence"])
     if df.empty:
-        return pd.DataFrame(columns=["label", "f1", "precision", "recall", "support", "prevalence"])
+        return pd.DataFrame(columns=["label", "f1", "f1_ci_low", "f1_ci_high", "precision", "recall", "support",
+                                     "prevalence"])
     wide = df.pivot_table(index="label", columns="name", values="value")
     order = [c for c in CLASSES if c in wide.index] + [c for c in wide.index if c not in CLASSES]
     wide = wide.loc[order].rename(index={"": "macro"})
     for col in ("f1", "precision", "recall", "support", "prevalence"):
         if col not in wide.columns:
             wide[col] = np.nan
-    return wide[["f1", "precision", "recall", "support", "prevalence"]].rename_axis("label").reset_index()
+    f1 = df[df["name"] == "f1"].set_index("label").rename(index={"": "macro"})
+    wide["f1_ci_low"], wide["f1_ci_high"] = f1["ci_low"].reindex(wide.index), f1["ci_high"].reindex(wide.index)
+    # the macro row first: the summary a reader looks for, visible without scrolling
+    wide = wide.loc[["macro", *[i for i in wide.index if i != "macro"]] if "macro" in wide.index else wide.index]
+    return wide[["f1", "f1_ci_low", "f1_ci_high", "precision", "recall", "support", "prevalence"]] \
+        .rename_axis("label").reset_index()
 
 
 def prevalence_vs_f1(table: pd.DataFrame) -> dict[str, float]:

@@ -1,4 +1,5 @@
 """Every page through Streamlit's AppTest on the synthetic workspace and on an empty one."""
+import re
 from pathlib import Path
 
 import pytest
@@ -8,9 +9,9 @@ from app.testing import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fil
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "jobs")
+PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "jobs", "methods")
 TITLES = {"overview": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
-          "metrics": "Metrics", "jobs": "Jobs"}
+          "metrics": "Metrics", "jobs": "Jobs", "methods": "Methods"}
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +222,21 @@ def test_acdc_view_names_groups_and_shows_one_folds_model_by_default(monkeypatch
 def test_ptbxl_overlay_can_be_coloured_by_age(monkeypatch, workspace):
     at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), view="cross_domain", colour="age")
     assert at.selectbox(key="ex_colour").value == "age" and not at.selectbox(key="ex_colour").disabled
+
+
+def test_numbers_are_explained_next_to_them_and_on_the_methods_page(monkeypatch, workspace):
+    from cardio_core.metrics.definitions import DEFINITIONS
+    captions = lambda at: " ".join(c.value for c in at.caption)   # noqa: E731
+    compare = open_page("compare", monkeypatch, workspace)
+    text = captions(compare)
+    assert DEFINITIONS["silhouette"][1] in text and DEFINITIONS["silhouette_change"][1] in text
+    assert re.search(r"n = \d+ of \d+ single-labelled rhythm records", text), text
+    assert DEFINITIONS["centroid_single"][1] in text
+    assert "Fewer than 10 records: PACE" in text
+    metrics = open_page("metrics", monkeypatch, workspace)
+    assert DEFINITIONS["f1"][1] in captions(metrics) and DEFINITIONS["accuracy"][1] in captions(metrics)
+    assert DEFINITIONS["silhouette"][1] in captions(open_page("overview", monkeypatch, workspace))
+    methods = open_page("methods", monkeypatch, workspace)
+    page = " ".join(m.value for m in methods.markdown)
+    assert all(title in page for title, _, _ in DEFINITIONS.values())
+    assert "method.md" not in page and "method.md" not in text    # no file the user does not have

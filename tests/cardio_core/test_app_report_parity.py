@@ -54,7 +54,9 @@ def test_silhouette_change_and_percent_change_agree(store):
         assert same(app.loc[label, "change"], report.loc[label, "change"]), label
         assert same(app.loc[label, "pct_change"], report.loc[label, "pct_change"]), label
     assert math.isnan(app.loc["SR", "pct_change"])          # baseline 0: no percent change, in both
-    assert app.loc["AFIB", "pct_change"] > 0                 # relative to |baseline|: a rise reads as a rise
+    assert math.isnan(app.loc["AFIB", "pct_change"])        # negative baseline: only the absolute change
+    assert app.loc["AFIB", "change"] == pytest.approx(0.09)
+    assert app.loc["SB", "pct_change"] == pytest.approx(-50.0)   # 0.2 -> 0.1
 
 
 def test_prevalence_f1_pearson_r_agrees(store):

@@ -112,3 +112,25 @@ def test_accuracy_mean_se():
     with pytest.raises(ValueError, match="at least 2"):
         accuracy_mean_se([0.5])
     assert accuracy(np.array(["NOR", "DCM", "HCM"]), np.array(["NOR", "HCM", "HCM"])) == pytest.approx(2 / 3)
+
+
+def test_f1_bootstrap_ci_matches_resampling_the_records():
+    from cardio_core.metrics import f1_bootstrap_ci
+    rng = np.random.default_rng(3)
+    y_true = (rng.random((120, 4)) < [0.1, 0.3, 0.5, 0.05]).astype(int)
+    y_score = np.clip(y_true * 0.4 + rng.random(y_true.shape) * 0.5, 0, 1)
+    classes = ["a", "b", "c", "d"]
+    ci = f1_bootstrap_ci(y_true, y_score, classes, n_boot=50, seed=7)
+    # reference: the same multinomial draws, as explicit resamples scored by per_class_scores
+    counts = np.random.default_rng(7).multinomial(120, np.full(120, 1 / 120), size=50)
+    per_resample = []
+    for c in counts:
+        idx = np.repeat(np.arange(120), c)
+        scores = per_class_scores(y_true[idx], y_score[idx], classes)
+        per_resample.append([*scores["f1"], scores["f1"].mean()])
+    low, high = np.quantile(np.array(per_resample), [0.025, 0.975], axis=0)
+    np.testing.assert_allclose(ci["ci_low"].to_numpy(), low, atol=1e-12)
+    np.testing.assert_allclose(ci["ci_high"].to_numpy(), high, atol=1e-12)
+    point = per_class_scores(y_true, y_score, classes)["f1"]
+    assert (ci.loc[classes, "ci_low"].to_numpy() <= point.to_numpy() + 1e-12).all()
+    assert list(ci.index) == [*classes, "macro"]

@@ -88,7 +88,7 @@ def test_silhouette_comparison_change_and_ci(store):
 
 def test_per_class_prevalence_fit_and_acdc(store):
     table = queries.per_class_table(store, checkpoint_id(10))
-    assert table["label"].tolist()[:-1] == list(CLASSES) and table["label"].iloc[-1] == "macro"
+    assert table["label"].iloc[0] == "macro" and table["label"].tolist()[1:] == list(CLASSES)   # macro first
     fit = queries.prevalence_vs_f1(table)
     rows = table[table["label"] != "macro"]
     assert fit["r"] == pytest.approx(np.corrcoef(rows["prevalence"], rows["f1"])[0, 1])
@@ -154,7 +154,7 @@ def test_raw_preview_of_a_real_chapman_record(tmp_path):
     signal, fs = queries.load_record_signal(store, info, "raw", [FIXTURES])
     assert signal.shape == (12, 5000) and fs == 500
     fig = ecg_paper_figure(signal, fs)
-    assert len(fig.data) == 1 and "10.0 s" in fig.layout.annotations[-1].text
+    assert [t.name for t in fig.data] == ["ECG", "1 mV"] and "10.0 s" in fig.layout.annotations[-1].text
     with pytest.raises(ValueError, match="outside"):
         queries.load_record_signal(store, info, "raw", [tmp_path])
 

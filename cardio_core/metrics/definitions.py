@@ -1,0 +1,96 @@
+"""What each number means, in plain language, and how it is computed: one text per metric, shown next to the
+number in the app (Compare, Metrics, Overview), on the app's Methods page and at the end of every report.
+
+Each entry: (title, what it says in one line, how it is computed: which records, which space, which interval).
+"""
+from __future__ import annotations
+
+DEFINITIONS: dict[str, tuple[str, str, str]] = {
+    "silhouette": (
+        "Silhouette (rhythm labels)",
+        "How well records of one rhythm sit together and apart from other rhythms: 1 = tight, separate "
+        "clusters; 0 = overlapping; below 0 = closer to another rhythm than to their own.",
+        "Euclidean silhouette in the encoder's embedding space (not the 2-D picture) over the single-labelled "
+        "rhythm records (exactly one of AFIB, GSVT, PACE, SB, SR) of the Chapman test split, or of the PTB-XL "
+        "display subset; per label = the mean over that label's records. Interval: 95% percentile bootstrap over "
+        "records. Labels with fewer than 10 records are flagged."),
+    "silhouette_change": (
+        "Change in silhouette",
+        "Fine-tuned minus baseline, on the same records. Shown as an absolute change; a percent change only where "
+        "the baseline is above 0.05 (a percentage of a near-zero or negative silhouette means nothing).",
+        "Value of the compared weights minus value of the baseline weights; same records, same definition."),
+    "centroid_single": (
+        "Distance to the label centroid (single vs multi-labelled)",
+        "How far records of a label lie from that label's centre; multi-labelled records usually lie further out.",
+        "Mean Euclidean distance of a label's single-labelled (resp. multi-labelled) Chapman test records to the "
+        "centroid of its single-labelled records. 'Relative' divides by the embedding's scale (the mean distance "
+        "of all test records to their overall centroid), because fine-tuning stretches the whole space and makes "
+        "every raw distance grow."),
+    "ptbxl_to_chapman_centroid": (
+        "PTB-XL to the Chapman centroid",
+        "How far the unseen cohort's records lie from the Chapman centre of the same rhythm: the domain gap.",
+        "Mean Euclidean distance of the PTB-XL display subset's single-labelled rhythm records to the Chapman test "
+        "centroid of their label."),
+    "share_sr_closer_to_sb": (
+        "PTB-XL SR closer to SB",
+        "The share of PTB-XL sinus-rhythm records that lie nearer the bradycardia centre than the sinus one.",
+        "Share of PTB-XL display SR records whose distance to the SB centroid is smaller than to the SR centroid."),
+    "f1": (
+        "F1 per class",
+        "How well the fine-tuned head finds a class: the balance of precision (its alarms are right) and recall "
+        "(it misses none).",
+        "Threshold 0.5 on the head's sigmoid outputs over the Chapman test split; 0/0 counts as 0; macro = the "
+        "unweighted mean over the 20 classes. Interval: 95% percentile bootstrap over records."),
+    "prevalence_f1_r": (
+        "Prevalence vs F1 (Pearson r)",
+        "Whether frequent classes are learned better than rare ones.",
+        "Pearson correlation over the 20 classes between prevalence in the test split and F1."),
+    "accuracy": (
+        "CMR accuracy over folds",
+        "How often the fine-tuned ResNet-50 names the right ACDC group. Chance is 0.20 (5 balanced groups).",
+        "Each fold's model scored on its own validation patients; mean over the 5 folds ± standard error "
+        "(SD / √5)."),
+    "intra_inter_ratio": (
+        "Intra/inter ratio (CMR)",
+        "How tight a group is compared with its distance to the others; lower is better separated.",
+        "Per fold: mean distance of a group's patients to their own centroid divided by the mean distance of that "
+        "centroid to the other groups' centroids; mean ± SD over folds."),
+    "knn_purity": (
+        "kNN purity",
+        "How often a record's 10 nearest neighbours share its rhythm label.",
+        "Single-labelled rhythm records of the Chapman test split, Euclidean, k = 10."),
+    "linear_probe_macro_f1": (
+        "Linear probe (macro F1)",
+        "What a linear classifier reads from the frozen embedding alone.",
+        "One-vs-rest logistic regression on the frozen embeddings, scored as macro F1 on the Chapman test split."),
+    "probe_age_r2": (
+        "Age probe (R²)",
+        "How much of the age the embedding encodes.",
+        "Ridge regression of age on the embedding, 5-fold cross-validated R² on the Chapman test split."),
+    "probe_sex_auroc": (
+        "Sex probe (AUROC)",
+        "How well the embedding separates female from male; 0.5 = not at all.",
+        "Logistic regression, 5-fold cross-validated AUROC on the Chapman test split."),
+    "domain_auroc": (
+        "Domain AUROC",
+        "How easily a classifier tells Chapman from PTB-XL records apart: 0.5 = the cohorts mix, 1 = separate.",
+        "Logistic regression Chapman test vs PTB-XL display, 5-fold cross-validated AUROC."),
+    "umap": (
+        "The 2-D pictures (UMAP)",
+        "A map of the embedding for the eye; distances in it are only roughly faithful.",
+        "UMAP, Euclidean, fixed seed; ECG n_neighbors 30 / min_dist 0.25, CMR 15 / 0.1. Every number on these "
+        "pages is computed in the full embedding space, never on the picture."),
+}
+
+
+def explain(name: str) -> str:
+    """'what it says. How: ...' for a metric name, or '' when there is no definition."""
+    if name not in DEFINITIONS:
+        return ""
+    _, what, how = DEFINITIONS[name]
+    return f"{what} How: {how}"
+
+
+def as_markdown() -> str:
+    """Every definition as a Markdown list (the Methods page and the report's last section)."""
+    return "\n".join(f"- **{title}.** {what} *How:* {how}" for title, what, how in DEFINITIONS.values()) + "\n"
