@@ -87,6 +87,16 @@ def silhouettes(db_path: str, a: str, b: str, scope: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def training_set_size(db_path: str, modality: str) -> int:
+    """Records a fine-tune trains on: the Chapman train split (ECG); the ACDC patients (CMR: 4/5 per fold)."""
+    if modality == "ecg":
+        return int(_store(db_path).scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND NOT excluded "
+                                          "AND split = 'train'") or 0)
+    return int(_store(db_path).scalar("SELECT count(*) FROM records WHERE dataset_id = 'acdc' AND NOT excluded")
+               or 0) * 4 // 5
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def scope_size(db_path: str, scope: str) -> int:
     return queries.scope_size(_store(db_path), scope)
 
@@ -331,10 +341,13 @@ def selection_mask(pts: pd.DataFrame, regions: dict | None) -> np.ndarray:
     return mask
 
 
-def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) -> None:
+SELECT_HINT = ("Draw a box or lasso on the scatter to select records (the selection covers every filtered "
+               "record inside it, not only those drawn).")
+
+
+def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str, hint: str = SELECT_HINT) -> None:
     if not mask.any():
-        st.info("Draw a box or lasso on the scatter to select records (the selection covers every filtered "
-                "record inside it, not only those drawn).")
+        st.info(hint)
         return
     review = review_mode()
     n_selected = int(mask.sum())

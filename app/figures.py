@@ -231,6 +231,9 @@ def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return gaussian_filter1d(hist, 2.0)
 
 
+MIN_FACET_FOR_DENSITY = 5
+
+
 def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, review: bool = False,
                  height: int = 380) -> go.Figure:
     """One panel per partner label: records with `label` AND the partner highlighted over all others in grey,
@@ -242,9 +245,11 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
     x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
     has_label = has_class(points, label)
     counts = [int((has_label & has_class(points, p)).sum()) for p in partners]
+    titles = [f"{label} + {p} (n = {c})" if c >= MIN_FACET_FOR_DENSITY else f"{label} + {p}: n = {c}, too few"
+              for p, c in zip(partners, counts)]
     fig = make_subplots(rows=2, cols=2 * n, row_heights=[0.22, 0.78],
                         column_widths=[0.8 / n, 0.2 / n] * n, horizontal_spacing=0.01, vertical_spacing=0.02,
-                        subplot_titles=sum(([f"{label} + {p} (n={c})", ""] for p, c in zip(partners, counts)), []))
+                        subplot_titles=sum(([t, ""] for t in titles), []))
     grid_x = np.linspace(x.min(), x.max(), 61) if len(x) else np.linspace(0, 1, 61)
     grid_y = np.linspace(y.min(), y.max(), 61) if len(y) else np.linspace(0, 1, 61)
     text = hover_text(points, review)
@@ -257,6 +262,8 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
         fig.add_trace(go.Scattergl(x=x[hi], y=y[hi], mode="markers", text=text[hi], showlegend=False,
                                    hovertemplate="%{text}<extra></extra>", name=f"{label}+{partner}",
                                    marker=dict(size=7 if review else 5, color=colour)), row=2, col=col)
+        if hi.sum() < MIN_FACET_FOR_DENSITY:
+            continue   # a density of a handful of records is a shape drawn from noise: none is drawn
         cx, cy = (grid_x[1:] + grid_x[:-1]) / 2, (grid_y[1:] + grid_y[:-1]) / 2
         fig.add_trace(go.Scatter(x=cx, y=_density(x[hi], grid_x), mode="lines", line=dict(color=colour),
                                  hoverinfo="skip", showlegend=False), row=1, col=col)

@@ -7,12 +7,14 @@ import streamlit as st
 from app import common
 from cardio_core.catalog import weights_files
 from cardio_core.training.recipes import get_recipe
-from cardio_core.vocabulary import ACTIVE_STATUSES, FINETUNE_DATASETS, MODALITY_RECIPES
+from cardio_core.training.estimate import LONG_RUN_S, estimate_training
+from cardio_core.vocabulary import ACTIVE_STATUSES, DEMO_RECIPES, FINETUNE_DATASETS, MODALITY_RECIPES
 from jobs.kinds import KINDS
 from jobs.progress import log_tail
 from jobs.runner import JobError, LocalRunner
 from jobs.spec import JobSpec, SpecError
-from jobs.table import jobs_table
+from jobs.processes import visible_gpus
+from jobs.table import jobs_table, measured_throughput
 
 st.title("Jobs")
 ws = common.workspace()
@@ -65,7 +67,10 @@ weight_choices = weights["weights_id"].tolist()
 names = dict(zip(weights["weights_id"], weights["display"]))
 registered_files = {str(p) for p in weights.get("path", pd.Series(dtype=str)).dropna()}
 unregistered = [p.name for p in weights_files(ws) if str(p) not in registered_files]
+has_gpu = bool(visible_gpus())
 presets = list(MODALITY_RECIPES[modality])
+if not has_gpu:   # without a GPU the demo-sized preset is the default: the thesis recipe takes days on a CPU
+    presets = [DEMO_RECIPES[modality]] + [p for p in presets if p != DEMO_RECIPES[modality]]
 
 
 
@@ -85,6 +90,21 @@ field_error(errors, "recipe")
 defaults = recipe_values(recipe)
 if defaults.get("description"):
     st.caption(defaults["description"])
+
+
+def estimate_for(epochs: int, folds: list | None, device: str):
+    n_train = common.training_set_size(db, modality)
+    cuda = device == "cuda" or (device == "auto" and has_gpu)
+    return estimate_training(modality, n_train=n_train, epochs=max(1, int(epochs)),
+                             folds=len(folds or [0, 1, 2, 3, 4]) if modality == "cmr" else 1, cuda=cuda,
+                             measured_samples_per_s=None if cuda else measured_throughput(common.store(),
+                                                                                          ws.runs_dir, modality))
+
+
+planned = estimate_for(st.session_state.get("job_epochs", 1) or 1, st.session_state.get("job_folds"),
+                       st.session_state.get("job_device", "auto"))
+st.caption(f"Estimated duration on this machine with the current epochs: {planned.text()}"
+           + ("" if has_gpu else " · no CUDA GPU here"))
 
 with st.form("launch"):
     c1, c2 = st.columns(2)
@@ -113,6 +133,8 @@ with st.form("launch"):
     hp = st.data_editor(pd.DataFrame({"name": list(editable), "value": [str(v) for v in editable.values()]}),
                         num_rows="dynamic", hide_index=True, key=f"job_hp_{recipe}", width="stretch")
     field_error(errors, "overrides")
+    confirm_long = st.checkbox("It may take long: launch it anyway", key="job_confirm_long",
+                               help=f"Asked when the estimate exceeds {LONG_RUN_S // 60} minutes on this machine.")
     with st.expander("Advanced"):
         kind = st.selectbox("Job kind", FORM_KINDS, key="job_kind", help=f"sleep: {KINDS['sleep'].summary}.")
         field_error(errors, "kind")
@@ -145,6 +167,11 @@ if submitted:
             problems["overrides"] = problem
     if weight not in weight_choices:
         problems["weights"] = "choose registered weights"
+    if kind == "finetune" and int(epochs) >= 1:
+        estimate = estimate_for(int(epochs), folds, device)
+        if estimate.long and not confirm_long:
+            problems["epochs"] = (f"this would take {estimate.text()}; tick 'launch it anyway' to go ahead, "
+                                  f"or choose fewer epochs or the {DEMO_RECIPES[modality]} preset")
     spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,
             "overrides": overrides, "epochs": int(epochs), "checkpoint_every": int(every), "device": device,
             "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
@@ -196,6 +223,8 @@ def live_jobs():
         with st.container(border=True):
             c1, c2, c3 = st.columns([3, 4, 2])
             c1.markdown(f"**{row.job_id}**  \n{row.kind} · `{row.status}`")
+            if row.what:
+                c1.caption(row.what)
             with c2:
                 if row.status in ("running", "starting", "succeeded"):
                     st.progress(float(row.progress), text=progress_text(row))

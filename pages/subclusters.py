@@ -32,11 +32,14 @@ for label in chosen:
     fig = facet_figure(pts, label, RHYTHM_LABELS, review=review)
     common.show_figure(fig, f"subclusters-{label}", key=f"sc_fig_{label}")
 st.caption("Coloured: records with both labels; grey: all others. Curves: marginal density of the highlighted "
-           "records (solid) and of all records (dotted).")
+           "records (solid) and of all records (dotted); none is drawn for a panel of fewer than 5 records.")
 
 st.subheader("Selection summary")
 regions = st.session_state.get("ex_sel")
 if regions is None and state.param("sel"):
     regions = state.decode_selection(state.param("sel"))
 mask = common.selection_mask(pts, regions)
-common.selection_summary_block(pts, mask, key="subclusters")
+common.selection_summary_block(
+    pts, mask, key="subclusters",
+    hint="These panels cannot be selected on: select with a box or lasso on Explore (same checkpoint), or open a "
+         "shared link with a selection, and its summary shows here.")

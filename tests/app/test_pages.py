@@ -240,3 +240,23 @@ def test_numbers_are_explained_next_to_them_and_on_the_methods_page(monkeypatch,
     page = " ".join(m.value for m in methods.markdown)
     assert all(title in page for title, _, _ in DEFINITIONS.values())
     assert "method.md" not in page and "method.md" not in text    # no file the user does not have
+
+
+def test_jobs_form_defaults_to_the_demo_preset_without_a_gpu_and_confirms_long_runs(monkeypatch, workspace):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")           # a machine without a GPU
+    at = open_page("jobs", monkeypatch, workspace)
+    assert at.selectbox(key="job_recipe").value == "demo_ecg"
+    assert any("Estimated duration on this machine" in c.value for c in at.caption)
+    at.selectbox(key="job_recipe").set_value("thesis_ecg").run()
+    assert at.number_input(key="job_epochs").value == 200
+    at.button[0].click().run()
+    at.run()
+    errors = " ".join(e.value for e in at.error)
+    assert "this would take about" in errors and "launch it anyway" in errors
+    assert "job_submitted" not in at.session_state          # nothing was queued
+
+
+def test_job_cards_say_what_a_job_trains(monkeypatch, workspace):
+    at = open_page("jobs", monkeypatch, workspace)
+    cards = " ".join(c.value for c in at.caption)
+    assert re.search(r"demo_ecg · \d+ epochs · from ", cards), cards

@@ -202,3 +202,14 @@ def test_epoch_axes_have_integer_ticks():
     trend = pd.DataFrame({"epoch": [0, 2, 4, 6], "name": "knn_purity", "value": [0.4, 0.5, 0.6, 0.7]})
     fig = probe_figure(trend)
     assert fig.layout.xaxis.tickformat == "d" and fig.layout.xaxis.dtick == 1
+
+
+def test_facets_of_fewer_than_five_records_draw_no_density():
+    from app.figures import facet_figure
+    pts = _points(60)
+    pts["labels"] = ["CRBBB,SR"] * 3 + ["CRBBB,AFIB"] * 12 + ["SR"] * 45
+    fig = facet_figure(pts, "CRBBB", ["SR", "AFIB"])
+    titles = [a.text for a in fig.layout.annotations if a.text]
+    assert "CRBBB + SR: n = 3, too few" in titles and "CRBBB + AFIB (n = 12)" in titles
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert len(lines) == 4     # two marginal curves (x, y) x two styles, for the AFIB panel only
