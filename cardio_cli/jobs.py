@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cardio_core.config import Workspace
 
-from jobs.progress import read_progress
+from jobs.progress import progress_text, read_progress
 from jobs.runner import FINAL, STATUSES, LocalRunner
 from jobs.spec import JobSpec, SpecError, apply_assignments
 
@@ -41,11 +41,7 @@ def _spec_from_args(args) -> JobSpec:
 def _fmt_progress(progress: dict | None) -> str:
     if not progress:
         return "no progress reported yet"
-    parts = []
-    if progress.get("total_epochs"):
-        parts.append(f"epoch {progress.get('epoch', 0)}/{progress['total_epochs']}")
-    elif progress.get("total_steps"):
-        parts.append(f"step {progress.get('step', 0)}/{progress['total_steps']}")
+    parts = [progress_text(progress, status=progress.get("status"))]
     if progress.get("eta_s") is not None:
         parts.append(f"ETA {progress['eta_s']:.0f} s")
     if progress.get("metrics"):
@@ -111,10 +107,12 @@ def cmd_list(args, ws: Workspace) -> int:
     if df.empty:
         print("no jobs")
         return 0
-    df["progress"] = [_fmt_progress(read_progress(runner.job_dir(j))) if s in ("running", "starting") else ""
+    # compact: one line per job, the progress in the words the app uses (jobs.progress.progress_text)
+    df["progress"] = [progress_text(read_progress(runner.job_dir(j)), status=s) if s != "queued" else ""
                       for j, s in zip(df["job_id"], df["status"])]
-    print(df.drop(columns=["error"]).astype(object).where(df.drop(columns=["error"]).notna(), "")
-          .to_string(index=False))
+    df["created"] = [c.strftime("%m-%d %H:%M") if hasattr(c, "strftime") else str(c) for c in df["created_at"]]
+    compact = df[["job_id", "kind", "status", "progress", "created"]]
+    print(compact.to_string(index=False, max_colwidth=60))
     return 0
 
 

@@ -87,7 +87,14 @@ class ProgressWriter:
 
     def update(self, *, epoch: int | None = None, step: int | None = None, total_epochs: int | None = None,
                total_steps: int | None = None, metrics: dict | None = None, message: str | None = None,
-               force: bool = False) -> None:
+               force: bool = False, stage: tuple[int, int, str] | None = None) -> None:
+        if stage is not None:
+            index, total, name = int(stage[0]), int(stage[1]), str(stage[2])
+            if (index, total) != (self.state.get("stage_index"), self.state.get("stage_total")):
+                # a new stage: its epochs and steps count from zero
+                for key in ("epoch", "step", "total_epochs", "total_steps", "metrics"):
+                    self.state.pop(key, None)
+            self.state.update(stage_index=index, stage_total=total, stage_name=name)
         for key, value in (("epoch", epoch), ("step", step), ("total_epochs", total_epochs),
                            ("total_steps", total_steps), ("message", message)):
             if value is not None:
@@ -107,11 +114,15 @@ class ProgressWriter:
         now = self.clock()
         elapsed = max(0.0, now - self.started)
         s = self.state
-        fraction = _fraction_done(s.get("epoch"), s.get("total_epochs"), s.get("step"), s.get("total_steps"))
+        within = _fraction_done(s.get("epoch"), s.get("total_epochs"), s.get("step"), s.get("total_steps"))
+        fraction = within
+        if s.get("stage_total"):   # one overall fraction over all stages
+            fraction = min(1.0, (s["stage_index"] + (within or 0.0)) / s["stage_total"])
         eta = None
         if fraction is not None and fraction > 0:
             eta = elapsed * (1.0 - fraction) / fraction
-        record = {"job_id": self.job_id, **s, "fraction": fraction, "elapsed_s": round(elapsed, 3),
+        record = {"job_id": self.job_id, **s, "fraction": fraction, "stage_fraction": within,
+                  "elapsed_s": round(elapsed, 3),
                   "eta_s": None if eta is None else round(eta, 3), "updated_at": now}
         atomic_write_text(self.path, json.dumps(_clean(record), sort_keys=True))
         self._last_write = now
@@ -127,6 +138,21 @@ def progress_fraction(progress: dict[str, Any] | None) -> float:
         if progress.get(done) is not None and progress.get(total):
             return float(min(1.0, progress[done] / progress[total]))
     return 0.0
+
+
+def progress_text(progress: dict[str, Any] | None, *, status: str | None = None) -> str:
+    """The one way progress is written everywhere (Overview, Jobs cards, `cardio jobs list`):
+    '42% · step 3/5 ECG fine-tune: 40%' for a job of stages, '40% · epoch 4/10' otherwise."""
+    progress = progress or {}
+    overall = 1.0 if status == "succeeded" else progress_fraction(progress)
+    parts = [f"{overall:.0%}"]
+    if progress.get("stage_total") and status != "succeeded":
+        within = progress.get("stage_fraction")
+        parts.append(f"step {progress['stage_index'] + 1}/{progress['stage_total']} {progress.get('stage_name', '')}"
+                     + (f": {within:.0%}" if within is not None else ""))
+    elif progress.get("total_epochs") and status != "succeeded":
+        parts.append(f"epoch {progress.get('epoch', 0)}/{progress['total_epochs']}")
+    return " · ".join(parts)
 
 
 def log_tail(path: str | Path | None, n_lines: int = 20, *, roots=None, max_bytes: int = 64_000) -> str:

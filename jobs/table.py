@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobs.progress import progress_fraction, read_progress
+from jobs.progress import progress_fraction, progress_text, read_progress
 
 
 def measured_throughput(store, runs_dir: Path | str, modality: str) -> float | None:
@@ -34,7 +34,7 @@ def jobs_table(store, runs_dir: Path | str | None = None, limit: int = 50) -> pd
     df = store.query_df("SELECT job_id, kind, status, spec, error, log_path, created_at, started_at, finished_at, "
                         "(SELECT arg_max(c.weights_id, c.epoch) FROM checkpoints c WHERE c.job_id = jobs.job_id) "
                         "AS last_checkpoint_id FROM jobs ORDER BY created_at DESC, job_id LIMIT ?", [limit])
-    fractions, etas, latest, stages = [], [], [], []
+    fractions, etas, latest, stages, texts = [], [], [], [], []
     for row in df.itertuples():
         progress = (read_progress(Path(runs_dir) / row.job_id) if runs_dir is not None else None) or {}
         frac = progress_fraction(progress)
@@ -44,8 +44,10 @@ def jobs_table(store, runs_dir: Path | str | None = None, limit: int = 50) -> pd
         etas.append(progress.get("eta_s"))
         latest.append(", ".join(f"{k}={v:.3g}" if isinstance(v, (int, float)) else f"{k}={v}"
                                 for k, v in (progress.get("metrics") or {}).items()))
-        stages.append(progress.get("message") or progress.get("stage") or "")
+        stages.append(progress.get("message") or "")
+        texts.append(progress_text(progress, status=row.status))
     df["progress"], df["eta_s"], df["latest_metrics"], df["stage"] = fractions, etas, latest, stages
+    df["progress_text"] = texts
     df["what"] = [describe_spec(s) for s in df["spec"]]
     return df
 

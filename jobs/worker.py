@@ -62,11 +62,15 @@ class JobContext:
     # -- progress --------------------------------------------------------------------
     def report_progress(self, *, epoch: int | None = None, step: int | None = None,
                         total_epochs: int | None = None, total_steps: int | None = None,
-                        metrics: dict | None = None, message: str | None = None, force: bool = False) -> None:
-        """Record progress; written to progress.json at most every ~1 s (with an ETA)."""
+                        metrics: dict | None = None, message: str | None = None, force: bool = False,
+                        stage: tuple[int, int, str] | None = None) -> None:
+        """Record progress; written to progress.json at most every ~1 s (with an ETA).
+
+        `stage` = (index from 0, number of stages, name) for jobs made of steps (the demo chain):
+        epochs and steps then count within the stage and the overall fraction spans all stages."""
         if self.is_global_zero:
             self._progress.update(epoch=epoch, step=step, total_epochs=total_epochs, total_steps=total_steps,
-                                  metrics=metrics, message=message, force=force)
+                                  metrics=metrics, message=message, force=force, stage=stage)
 
     def flush_progress(self, status: str | None = None) -> None:
         if self.is_global_zero:

@@ -200,8 +200,9 @@ def eta_text(seconds) -> str:
 
 
 def progress_text(row) -> str:
-    """'40% · ETA 9m 00s · epoch 4/10': the stage says what a job at 100% still does (embeddings, UMAP, metrics)."""
-    text = f"{row.progress:.0%}"
+    """jobs.progress.progress_text (the same words as the Overview and `cardio jobs list`), the ETA, and what the
+    job is doing now (a job at 100% of training may still be embedding, projecting, scoring)."""
+    text = row.progress_text
     if row.status == "succeeded":
         return text
     if row.progress < 1 and eta_text(row.eta_s):

@@ -31,7 +31,7 @@ def in_progress():
     st.subheader("In progress")
     for row in active.itertuples():
         message = f" · {row.stage}" if row.stage else ""
-        st.progress(float(row.progress), text=f"{row.job_id} ({row.kind}, {row.status}){message}: {row.progress:.0%}")
+        st.progress(float(row.progress), text=f"{row.job_id} ({row.kind}, {row.status}): {row.progress_text}{message}")
 
 
 in_progress()

@@ -32,8 +32,9 @@ class StepContext:
         return getattr(self._ctx, name)
 
     def report_progress(self, *, message=None, **kw):
-        prefix = f"step {self._step + 1}/{len(STEPS)} ({STEPS[self._step]})"
-        self._ctx.report_progress(message=f"{prefix}: {message}" if message else prefix, **kw)
+        # epochs and steps of this step count within its stage; the job's fraction spans all stages
+        self._ctx.report_progress(message=message or STEPS[self._step],
+                                  stage=(self._step, len(STEPS), STEPS[self._step]), **kw)
 
     @property
     def resume_from(self):
@@ -63,9 +64,7 @@ def run_demo_chain(ctx) -> dict:
     out = {"job_id": ctx.job_id}
 
     def progress(step, message=""):
-        ctx.report_progress(step=step, total_steps=len(STEPS),
-                            message=f"step {step + 1}/{len(STEPS)} ({STEPS[step]}){': ' + message if message else ''}",
-                            force=True)
+        ctx.report_progress(stage=(step, len(STEPS), STEPS[step]), message=message or STEPS[step], force=True)
 
     progress(0)
     prepare_workspace(ws, size=size if size in ("tiny", "default") else "default", seed=spec.seed)
@@ -112,5 +111,6 @@ def run_demo_chain(ctx) -> dict:
     for run in (ecg_run, cmr_run):
         write_report(store, run, ws.runs_dir / run / "report")
     out["runs"] = [ecg_run, cmr_run]
-    progress(4, "done")
+    ctx.report_progress(stage=(len(STEPS) - 1, len(STEPS), STEPS[-1]), step=1, total_steps=1, message="done",
+                        force=True)
     return out

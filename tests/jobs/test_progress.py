@@ -50,3 +50,23 @@ def test_atomic_path_leaves_the_old_file_when_the_writer_fails(tmp_path):
 def test_damaged_progress_file_is_reported_not_raised(tmp_path):
     (tmp_path / "progress.json").write_text("{")
     assert "unreadable" in read_progress(tmp_path)["error"]
+
+
+def test_a_job_of_stages_has_one_overall_fraction_and_its_stage_s_own(tmp_path):
+    from jobs.progress import progress_text
+    writer = ProgressWriter(tmp_path, "j", min_interval=0.0, clock=FakeClock())
+    writer.update(stage=(2, 5, "ECG fine-tune"), epoch=2, total_epochs=5, force=True)
+    assert progress_text(read_progress(tmp_path)) == "48% · step 3/5 ECG fine-tune: 40%"
+    writer.update(stage=(3, 5, "CMR fine-tune"), force=True)   # a new stage starts its epochs from zero
+    record = read_progress(tmp_path)
+    assert "epoch" not in record and progress_text(record) == "60% · step 4/5 CMR fine-tune"
+    assert progress_text({"epoch": 4, "total_epochs": 10, "fraction": 0.4}) == "40% · epoch 4/10"
+    assert progress_text({"fraction": 0.4, "stage_total": 5, "stage_index": 1}, status="succeeded") == "100%"
+
+
+def test_progress_file_carries_the_overall_and_stage_fractions(tmp_path):
+    clock = FakeClock()
+    writer = ProgressWriter(tmp_path, "j", min_interval=0.0, clock=clock)
+    writer.update(stage=(1, 4, "baselines"), step=1, total_steps=2, force=True)
+    record = read_progress(tmp_path)
+    assert record["fraction"] == 0.375 and record["stage_fraction"] == 0.5 and record["stage_name"] == "baselines"
