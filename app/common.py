@@ -76,8 +76,8 @@ def weights_with_view(db_path: str, view: str) -> set[str]:
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=32)
-def points(db_path: str, weights_id: str, view: str) -> pd.DataFrame:
-    return queries.projection_points(_store(db_path), weights_id, view)
+def points(db_path: str, weights_id: str, view: str, aligned: bool = False) -> pd.DataFrame:
+    return queries.projection_points(_store(db_path), weights_id, view, aligned=aligned)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

@@ -89,13 +89,15 @@ else:
         state.init_widget("cmp_epoch", "epoch", epochs[-1], parse=int, choices=epochs)
         epoch = st.select_slider("Epoch (0 = baseline)", epochs, key="cmp_epoch") if len(epochs) > 1 else epochs[0]
         state.sync(run=run, epoch=epoch)
-        all_frames = [common.points(db, w, view) for _, w in frames]
+        all_frames = [common.points(db, w, view, aligned=True) for _, w in frames]
         ranges = padded_ranges(all_frames)
         frame = all_frames[epochs.index(epoch)]
         st.plotly_chart(scatter_figure(frame, "rhythm", review=review, colours=colours, ranges=ranges, height=480,
-                                       title=f"{run}, epoch {epoch}"), key="cmp_evolution",
+                                       title=f"{run}, epoch {epoch} (aligned layout)"), key="cmp_evolution",
                         config=common.chart_config(f"evolution-{run}-{epoch}"))
-        st.caption("Projections of one run are aligned to each other (same axes), so movement is real.")
+        st.caption("Aligned layouts: each epoch's UMAP is initialised from the previous one and aligned to it "
+                   "(same axes), so movement is comparable. The side-by-side charts above are each checkpoint's "
+                   "own independent UMAP fit.")
 
 st.subheader("Silhouette per label")
 scope = st.radio("Scope", ["chapman_test", "ptbxl_display"], horizontal=True, key="cmp_scope")

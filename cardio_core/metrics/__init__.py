@@ -18,6 +18,7 @@ from cardio_core.metrics.embedding import (
     label_centroids,
     label_matrix,
     multi_labelled_rhythm_mask,
+    paired_silhouette_change,
     rhythm_centroids,
     rhythm_label_of,
     share_closer_to,
@@ -26,15 +27,15 @@ from cardio_core.metrics.embedding import (
     silhouette_report,
     single_labelled_rhythm_mask,
 )
-from cardio_core.metrics.summary import FoldSummary, change, fold_summary, percent_change
+from cardio_core.metrics.summary import FEW_RECORDS, FoldSummary, change, few_records, fold_summary, percent_change
 from cardio_core.metrics.probes import demographic_probe, domain_shift_score, linear_probe
 
 __all__ = [
     "accuracy", "accuracy_mean_se", "binarize", "macro_average", "per_class_scores",
     "prevalence_f1_fit", "prevalence_f1_pearson",
-    "FoldSummary", "change", "fold_summary", "percent_change",
+    "FEW_RECORDS", "few_records", "FoldSummary", "change", "fold_summary", "percent_change",
     "bootstrap_ci", "centroid_table", "cross_domain_distances", "fold_mean_sd", "intra_inter_ratio",
-    "knn_label_purity", "label_centroids", "label_matrix", "multi_labelled_rhythm_mask",
+    "knn_label_purity", "label_centroids", "label_matrix", "multi_labelled_rhythm_mask", "paired_silhouette_change",
     "rhythm_centroids", "rhythm_label_of", "share_closer_to", "silhouette_overall",
     "silhouette_per_label", "silhouette_report", "single_labelled_rhythm_mask",
     "demographic_probe", "domain_shift_score", "linear_probe",
