@@ -357,8 +357,6 @@ def inspect_checkpoint(path: str | Path) -> dict:
         n_tokens = parsed.state_dict["pos_embed"].shape[1] - 1
         if n_tokens % 12 == 0:
             kwargs.setdefault("signal_length", n_tokens // 12 * 100)
-    if parsed.modality == "ecg":
-        kwargs["global_pool"] = parsed.embedding_pool
     model = create_model(parsed.model_name, **kwargs)
     report = load_weights(model, parsed, modality=parsed.modality)
     return {
