@@ -21,6 +21,8 @@ c1, c2, c3 = st.columns(3)
 a = common.weights_picker("Left (A)", "cmp_a", "base", projected, queries.baseline_for(projected, finetuned),
                           container=c1)
 b = common.weights_picker("Right (B)", "cmp_b", "w", projected, finetuned, container=c2)
+with c2:
+    common.best_checkpoint_caption(db, b)
 shared_views = [v for v in common.available_views(db, a) if v in common.available_views(db, b)]
 if not shared_views:
     st.warning("These two weights have no projection view in common; pick another pair.")
@@ -107,6 +109,9 @@ if sil.dropna(subset=["baseline_value", "other_value"], how="all").empty:
 else:
     common.show_figure(silhouette_bars(sil, names.get(a, a), names.get(b, b), review), f"silhouette-{scope}",
                        key="cmp_sil_fig")
+    st.caption("change_ci: paired bootstrap 95% interval of the change B - A (records resampled, silhouettes "
+               "recomputed; stored for a checkpoint against its run's baseline). few_records: fewer than 10 "
+               "records of the label, read as noise.")
     common.show_table(sil.round(4), f"silhouette-{scope}", key="cmp_sil")
 
 st.subheader("Centroid distances")
@@ -116,7 +121,8 @@ with t1:
     st.caption("Single- vs multi-labelled: mean distance to the label's centroid")
     common.show_table(cent["single_multi"].round(3), "centroids-single-multi", key="cmp_cent1")
 with t2:
-    st.caption("PTB-XL records to the Chapman centroid of their label")
+    st.caption("PTB-XL records to the Chapman centroid of their label; shares closer to another label's centroid "
+               "(PTB-XL's own centroids as in the thesis, and the Chapman-centroid variant)")
     common.show_table(cent["cross_domain"].round(3), "centroids-cross-domain", key="cmp_cent2")
 
 st.subheader("Demographic probes across checkpoints")

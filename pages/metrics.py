@@ -22,6 +22,7 @@ with tab_ecg:
         st.caption("No ECG weights.")
     else:
         wid = common.weights_picker("Weights / checkpoint", "mx_w", "w", ecg, common.default_finetuned(ecg))
+        common.best_checkpoint_caption(db, wid)
         table = common.per_class(db, wid)
         if table.empty:
             st.info("No classification metrics for these weights (baselines have none: they have no head).")
@@ -35,6 +36,7 @@ with tab_cmr:
         st.caption("No CMR weights.")
     else:
         cid = common.weights_picker("CMR weights", "mx_c", "cmr", cmr, str(cmr.iloc[-1]["weights_id"]))
+        common.best_checkpoint_caption(db, cid)
         folds = common.acdc(db, cid)
         if folds["per_fold"].empty:
             st.info("No ACDC metrics for these weights yet.")
@@ -49,12 +51,18 @@ with tab_cmr:
                 st.metric("Silhouette (mean ± SD over folds)",
                           f"{folds['silhouette_mean']:.3f} ± {folds['silhouette_sd']:.3f}")
             common.show_table(folds["per_fold"].round(4), f"acdc-folds-{cid}", key="mx_folds")
-            st.caption("Intra/inter ratio per group: mean distance to the own centroid / to the other centroids "
-                       "(lower = tighter), mean and SD over folds.")
+            if folds.get("unscored"):
+                st.warning("Folds that could not be scored: " + "; ".join(folds["unscored"]))
+            st.caption("Silhouette per group, mean and SD over folds.")
+            common.show_table(folds["silhouette_per_label"].round(3), f"acdc-silhouette-{cid}", key="mx_sil")
+            st.caption("Intra/inter ratio per group: mean distance of its records to its centroid / mean distance "
+                       "from its centroid to the other groups' centroids (centroid to centroid, as in the thesis "
+                       "code; lower = tighter), mean and SD over folds.")
             common.show_table(folds["intra_inter"].round(3), f"acdc-intra-inter-{cid}", key="mx_ii")
 with tab_thesis:
     ft = common.default_finetuned(ecg) if not ecg.empty else None
     base = queries.baseline_for(weights, ft or "")
     st.caption(f"Baseline: {base or '–'} · fine-tuned: {ft or '–'}. Thesis numbers from method.md §6; "
-               "the demo data is synthetic, so its numbers are not expected to match.")
+               "the demo data is synthetic, so its numbers are not expected to match. `few_records`: a per-label "
+               "number resting on fewer than 10 records (noise).")
     common.show_table(common.thesis(db, base, ft).round(3), "thesis-side-by-side", key="mx_thesis")

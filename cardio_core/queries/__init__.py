@@ -5,7 +5,8 @@ Nothing here trains, fits or projects anything: it only reads what the pipeline 
 SQL is parameterised. One module per concern: workspace (Overview), weights (pickers,
 lineage), points (projection points, filters, colours), selection, metrics, records.
 """
-from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_tables, metrics, per_class_table,
+from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoint, best_checkpoint_of,
+                                         continuation_order, runs_of, centroid_tables, metrics, per_class_table,
                                          prevalence_vs_f1, probe_trend, silhouette_comparison, thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_points)
@@ -16,7 +17,7 @@ from cardio_core.queries.weights import available_views, baseline_for, list_weig
 from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
 
 __all__ = [
-    "PROBE_NAMES", "acdc_folds", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
+    "PROBE_NAMES", "acdc_folds", "best_checkpoint", "best_checkpoint_of", "continuation_order", "runs_of", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
     "silhouette_comparison", "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_points",
