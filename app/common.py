@@ -68,6 +68,35 @@ def weights(db_path: str, modality: str | None = None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def runs_of(db_path: str, modality: str) -> list[str]:
+    return queries.runs_of(_store(db_path), modality)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def continuation_order(db_path: str, weights_ids: tuple, run_id: str) -> list[str]:
+    return queries.continuation_order(_store(db_path), weights_ids, run_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def best_checkpoint(db_path: str, run_id: str) -> dict:
+    return queries.best_checkpoint(_store(db_path), run_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def best_checkpoint_of(db_path: str, weights_id: str) -> dict | None:
+    return queries.best_checkpoint_of(_store(db_path), weights_id)
+
+
+def best_checkpoint_caption(db_path: str, weights_id: str) -> None:
+    """Which checkpoint of its run is the best (model selection, method.md §4), under a picker."""
+    best = best_checkpoint_of(db_path, weights_id)
+    if best and best["weights_id"]:
+        mark = "this is the run's best checkpoint" if best["weights_id"] == weights_id else \
+            f"the run's best checkpoint is {best['weights_id']}"
+        st.caption(f"{mark} (epoch {best['epoch']}, {best['metric']} = {best['value']:.3f})")
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def available_views(db_path: str, weights_id: str) -> list[str]:
     return queries.available_views(_store(db_path), weights_id)
 
@@ -77,8 +106,8 @@ def weights_with_view(db_path: str, view: str) -> set[str]:
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=32)
-def points(db_path: str, weights_id: str, view: str) -> pd.DataFrame:
-    return queries.projection_points(_store(db_path), weights_id, view)
+def points(db_path: str, weights_id: str, view: str, aligned: bool = False) -> pd.DataFrame:
+    return queries.projection_points(_store(db_path), weights_id, view, aligned=aligned)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
@@ -241,7 +270,8 @@ def run_picker(label: str, key: str, modality: str, container=st) -> tuple[str |
     return run, (str(best) if isinstance(best, str) else None)
 
 
-def best_checkpoint_caption(run: str, modality: str) -> str:
+def run_choice_caption(run: str, modality: str) -> str:
+    """Which run and checkpoint stand for "fine-tuned" on the page, named."""
     row = runs(db(), modality).set_index("run_id").loc[run]
     if row["best_value"] is not None and pd.notna(row["best_value"]):
         return (f"Fine-tuned = run {run}, its best checkpoint: epoch {int(row['best_epoch'])} "

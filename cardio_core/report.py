@@ -20,7 +20,7 @@ import pandas as pd
 from cardio_core import labels as L
 from cardio_core.errors import CardioError
 from cardio_core.metrics.definitions import as_markdown as definitions_markdown
-from cardio_core.metrics.summary import SILHOUETTE_PERCENT_FLOOR, fold_summary, percent_change
+from cardio_core.metrics.summary import FEW_RECORDS, SILHOUETTE_PERCENT_FLOOR, few_records, fold_summary, percent_change
 from cardio_core.metrics.thesis import THESIS
 
 MISSING = "—"
@@ -127,13 +127,26 @@ def _comparison(entries, quantities, fetch, *, pct_floor: float = 0.0) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _with_ci(m: _Metrics, scope, name, label_of=lambda q: q):
+def _with_ci(m: _Metrics, scope, name, label_of=lambda q: q, baseline_id: str | None = None):
     def fetch(wid, q):
         row = m.get(wid, scope, name, label_of(q)) or {}
         # n: a label with one record has silhouette 0 by definition, and a [0, 0] interval.
-        return {"value": row.get("value", math.nan), "ci_low": row.get("ci_low", math.nan),
-                "ci_high": row.get("ci_high", math.nan), "n": _num((row.get("extra") or {}).get("n"))}
+        n = _num((row.get("extra") or {}).get("n"))
+        cols = {"value": row.get("value", math.nan), "ci_low": row.get("ci_low", math.nan),
+                "ci_high": row.get("ci_high", math.nan), "n": n,
+                "few_records": bool(few_records(n)) if q != "overall" else False}
+        if name == "silhouette":
+            cols.update(_paired_change(m, wid, scope, label_of(q), baseline_id))
+        return cols
     return fetch
+
+
+def _paired_change(m: _Metrics, wid, scope, label, baseline_id) -> dict:
+    """The stored paired-bootstrap interval of this checkpoint's change against the run's baseline."""
+    row = m.get(wid, scope, "silhouette_change", label)
+    if row is None or (baseline_id and row["extra"].get("baseline_weights_id") != baseline_id):
+        return {"change_ci_low": math.nan, "change_ci_high": math.nan}
+    return {"change_ci_low": row["ci_low"], "change_ci_high": row["ci_high"]}
 
 
 def _overall(q: str) -> str:
@@ -142,6 +155,7 @@ def _overall(q: str) -> str:
 
 def ecg_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
     ids = [e.weights_id for e in entries]
+    base_id = next((e.weights_id for e in entries if e.epoch is None), None)
     nan = math.nan
     tables: dict[str, pd.DataFrame] = {}
 
@@ -150,12 +164,12 @@ def ecg_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
     quantities = [("overall", *THESIS["silhouette_chapman"])] + [(lab, *per_label.get(lab, (nan, nan)))
                                                                  for lab in labels]
     tables["silhouette_chapman"] = _comparison(
-        entries, quantities, _with_ci(m, "chapman_test", "silhouette", _overall),
+        entries, quantities, _with_ci(m, "chapman_test", "silhouette", _overall, base_id),
         pct_floor=SILHOUETTE_PERCENT_FLOOR).rename(columns={"quantity": "label"})
     labels = sorted(set(L.RHYTHM_LABELS) | set(m.labels(ids, "ptbxl_display", "silhouette")))
     quantities = [("overall", *THESIS["silhouette_ptbxl"])] + [(lab, nan, nan) for lab in labels]
     tables["silhouette_ptbxl"] = _comparison(
-        entries, quantities, _with_ci(m, "ptbxl_display", "silhouette", _overall),
+        entries, quantities, _with_ci(m, "ptbxl_display", "silhouette", _overall, base_id),
         pct_floor=SILHOUETTE_PERCENT_FLOOR).rename(columns={"quantity": "label"})
 
     rows = []
@@ -170,13 +184,21 @@ def ecg_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
                          "pct_difference": get("centroid_pct_diff")})
     tables["centroids"] = pd.DataFrame(rows)
 
+    shares = {"share of PTB-XL SR closer to the PTB-XL SB centroid": "share_sr_closer_to_sb",
+              "share of PTB-XL SB closer to the PTB-XL SR centroid": "share_sb_closer_to_sr",
+              "share of PTB-XL SR closer to the Chapman SB centroid": "share_sr_closer_to_sb_chapman_centroids"}
+
     def cross(wid, q):
-        if q == "share of PTB-XL SR closer to SB":
-            return {"value": m.value(wid, "cross_domain", "share_sr_closer_to_sb")}
-        return {"value": m.value(wid, "cross_domain", "ptbxl_to_chapman_centroid", q.split()[-2])}
+        if q in shares:
+            n = m.extra(wid, "cross_domain", shares[q], "n")
+            return {"value": m.value(wid, "cross_domain", shares[q]), "n": n, "few_records": bool(few_records(n))}
+        lab = q.split()[-2]
+        n = m.extra(wid, "cross_domain", "ptbxl_to_chapman_centroid", "n", lab)
+        return {"value": m.value(wid, "cross_domain", "ptbxl_to_chapman_centroid", lab), "n": n,
+                "few_records": bool(few_records(n))}
     labels = sorted(set(L.RHYTHM_LABELS) | set(m.labels(ids, "cross_domain", "ptbxl_to_chapman_centroid")))
     quantities = [(f"distance to Chapman {lab} centroid", nan, nan) for lab in labels]
-    quantities.append(("share of PTB-XL SR closer to SB", nan, nan))
+    quantities += [(q, nan, THESIS.get(name, nan)) for q, name in shares.items()]
     tables["cross_domain"] = _comparison(entries, quantities, cross)
 
     tables["classification"] = classification_table(m, entries)
@@ -190,6 +212,7 @@ def ecg_tables(m: _Metrics, entries: list[Entry]) -> dict[str, pd.DataFrame]:
                      "sex_auroc": m.value(w, "chapman_test", "probe_sex_auroc"),
                      "knn_purity": m.value(w, "chapman_test", "knn_purity"),
                      "linear_probe_macro_f1": m.value(w, "chapman_test", "linear_probe_macro_f1"),
+                     "linear_probe_n_train": m.extra(w, "chapman_test", "linear_probe_macro_f1", "n_train"),
                      "head_macro_f1": m.value(w, "chapman_test", "f1"),
                      "domain_auroc": m.value(w, "cross_domain", "domain_auroc")})
     tables["probes"] = pd.DataFrame(rows)
@@ -277,14 +300,19 @@ def report_tables(store, run_id: str) -> dict[str, pd.DataFrame]:
 # -- writing ----------------------------------------------------------------------------
 
 TITLES = {
-    "silhouette_chapman": "Silhouette over rhythm labels, Chapman test split (bootstrap 95% CI)",
-    "silhouette_ptbxl": "Silhouette over rhythm labels, PTB-XL display subset (bootstrap 95% CI)",
+    "silhouette_chapman": "Silhouette over rhythm labels, Chapman test split (ci: bootstrap 95% CI of the value; "
+                          "change_ci: paired bootstrap 95% CI of the change against the baseline)",
+    "silhouette_ptbxl": "Silhouette over rhythm labels, PTB-XL display subset (ci: bootstrap 95% CI of the value; "
+                        "change_ci: paired bootstrap 95% CI of the change against the baseline)",
     "centroids": "Distance to the label centroid: single- vs multi-labelled records (Chapman test)",
-    "cross_domain": "Cross-domain: mean distance of PTB-XL records to the Chapman centroid of their label",
+    "cross_domain": "Cross-domain: mean distance of PTB-XL records to the Chapman centroid of their label; "
+                    "shares of PTB-XL records closer to another label's centroid (PTB-XL's own centroids, as the "
+                    "thesis; the Chapman-centroid variant under its own name)",
     "classification": "Per-class scores at threshold 0.5, Chapman test split",
     "probes": "Probes of the frozen embeddings",
     "acdc_silhouette": "ACDC silhouette, mean +- SD over folds",
-    "acdc_intra_inter_ratio": "ACDC intra/inter centroid distance ratio, mean +- SD over folds",
+    "acdc_intra_inter_ratio": "ACDC intra/inter ratio (mean distance to the label's centroid / mean distance "
+                              "from its centroid to the other centroids), mean +- SD over folds",
     "acdc_accuracy": "ACDC accuracy, mean +- SE over folds",
 }
 
@@ -292,6 +320,8 @@ TITLES = {
 def _cell(x, column: str) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return MISSING
+    if isinstance(x, (bool, np.bool_)):
+        return f"yes (< {FEW_RECORDS} records)" if x else ""
     if isinstance(x, (float, np.floating, int, np.integer)):
         if column == "n" or column.startswith("n_") or column == "support":
             return f"{x:.0f}"
@@ -309,6 +339,14 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def best_line(run: dict) -> str:
+    """The run's best checkpoint, as the report states it."""
+    best = run.get("best_weights_id")
+    if not best or (isinstance(best, float) and math.isnan(best)):
+        return "Best checkpoint: none marked yet.\n"
+    return f"Best checkpoint: {best} ({run.get('best_metric')} = {_num(run.get('best_value')):.4f}).\n"
+
+
 def write_report(store, run_id: str, out_dir: str | Path) -> list[Path]:
     """Write report.md and one CSV per table to out_dir; returns the written paths (report.md first)."""
     run, entries = run_entries(store, run_id)
@@ -319,8 +357,10 @@ def write_report(store, run_id: str, out_dir: str | Path) -> list[Path]:
              f"modality {run['modality']}, dataset {run['dataset_id']}, recipe {run.get('recipe') or MISSING}, "
              f"baseline {run.get('parent_weights_id') or MISSING}, {sum(e.epoch is not None for e in entries)} "
              "checkpoint(s).\n",
+             best_line(run),
              "Change and % change are against the baseline; `thesis` columns are the published numbers "
-             f"(the thesis's published values). Missing values: {MISSING}.\n"]
+             f"(the thesis's published values). Missing values: {MISSING}. `few_records` flags a per-label number "
+             f"resting on fewer than {FEW_RECORDS} records: read it as noise.\n"]
     written = [out_dir / "report.md"]
     for name, df in tables.items():
         parts.append(f"## {TITLES.get(name, name)}\n")

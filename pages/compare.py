@@ -21,6 +21,8 @@ c1, c2, c3 = st.columns(3)
 a = common.weights_picker("Left (A)", "cmp_a", "base", projected, queries.baseline_for(projected, finetuned),
                           container=c1)
 b = common.weights_picker("Right (B)", "cmp_b", "w", projected, finetuned, container=c2)
+with c2:
+    common.best_checkpoint_caption(db, b)
 shared_views = [v for v in common.available_views(db, a) if v in common.available_views(db, b)]
 if not shared_views:
     st.warning("These two weights have no projection view in common; pick another pair.")
@@ -86,13 +88,14 @@ else:
         st.caption("No checkpoint of this run has a projection for this view yet.")
     else:
         state.sync(run=run)
-        loaded = [(e, common.points(db, w, view)) for e, w in frames]
+        loaded = [(e, common.points(db, w, view, aligned=True)) for e, w in frames]
         fig = evolution_figure(loaded, colours=colours, review=review, title=f"{run}: baseline and checkpoints")
         common.show_figure(fig, f"evolution-{run}", key="cmp_evolution")
-        st.caption("Press ▶ Play, or drag the slider. Each frame is one checkpoint's UMAP layout, initialised from "
-                   "and rotated onto the previous one, then centred and scaled to the same spread (a UMAP layout "
-                   "has no absolute scale). A label moving relative to the others is a change of the embedding; "
-                   "the size of a cluster is comparable between frames only relative to the whole layout.")
+        st.caption("Press ▶ Play, or drag the slider. Each frame is one checkpoint's aligned UMAP layout: initialised "
+                   "from and rotated onto the previous one, then centred and scaled to the same spread (a UMAP layout "
+                   "has no absolute scale). A label moving relative to the others is a change of the embedding; the "
+                   "size of a cluster is comparable between frames only relative to the whole layout. The "
+                   "side-by-side charts above are each checkpoint's own independent UMAP fit.")
 
 st.subheader("Silhouette per label")
 scope = st.radio("Scope", ["chapman_test", "ptbxl_display"], horizontal=True, key="cmp_scope")
@@ -107,6 +110,8 @@ else:
     common.show_figure(silhouette_bars(sil, names.get(a, a), names.get(b, b), review), f"silhouette-{scope}",
                        key="cmp_sil_fig")
     common.explain("silhouette_change")
+    st.caption("Change CI: paired bootstrap 95% interval of the change B - A (records resampled, silhouettes "
+               "recomputed; stored for a checkpoint against its run's baseline).")
     small = sil[(sil["n"] < 10) & (sil["label"] != "overall")]["label"].tolist()
     if small:
         st.caption(f"Fewer than 10 records: {', '.join(small)}: read these silhouettes as anecdotes.")
@@ -118,7 +123,8 @@ st.caption("Single- vs multi-labelled: mean distance to the label's centroid, ra
            "scale (compare the relative columns between checkpoints: fine-tuning stretches the whole space)")
 common.explain("centroid_single")
 common.show_table(cent["single_multi"], "centroids-single-multi", key="cmp_cent1")
-st.caption("PTB-XL records to the Chapman centroid of their label")
+st.caption("PTB-XL records to the Chapman centroid of their label; shares closer to another label's centroid "
+           "(PTB-XL's own centroids as in the thesis, and the Chapman-centroid variant)")
 common.explain("ptbxl_to_chapman_centroid")
 common.show_table(cent["cross_domain"], "centroids-cross-domain", key="cmp_cent2")
 

@@ -65,6 +65,18 @@ weights = common.weights(db, modality)
 # Only registered weights: a file dropped into weights/ is offered once the catalogue has checked it.
 weight_choices = weights["weights_id"].tolist()
 names = dict(zip(weights["weights_id"], weights["display"]))
+# Continuing from a run: its best checkpoint (validation macro-F1 / mean fold accuracy) is offered first.
+runs = common.runs_of(db, modality)
+from_run = st.selectbox("Continue from a run", [""] + runs, key="job_from_run",
+                        format_func=lambda r: r or "(no: any registered weights)")
+if from_run:
+    weight_choices = common.continuation_order(db, tuple(weight_choices), from_run)
+    best = common.best_checkpoint(db, from_run)
+    if best["weights_id"]:
+        names[best["weights_id"]] = f"{names.get(best['weights_id'], best['weights_id'])} (best: {best['metric']} " \
+                                    f"{best['value']:.3f})"
+        if st.session_state.get("job_weights") not in weight_choices[:1]:
+            st.session_state["job_weights"] = weight_choices[0]
 registered_files = {str(p) for p in weights.get("path", pd.Series(dtype=str)).dropna()}
 unregistered = [p.name for p in weights_files(ws) if str(p) not in registered_files]
 has_gpu = bool(visible_gpus())

@@ -23,6 +23,7 @@ with tab_ecg:
         st.caption("No ECG weights.")
     else:
         wid = common.weights_picker("Weights / checkpoint", "mx_w", "w", ecg, common.default_finetuned(ecg))
+        common.best_checkpoint_caption(db, wid)
         table = common.per_class(db, wid)
         if table.empty:
             st.info("No classification metrics for these weights (baselines have none: they have no head).")
@@ -37,6 +38,7 @@ with tab_cmr:
         st.caption("No CMR weights.")
     else:
         cid = common.cmr_weights_picker(cmr)
+        common.best_checkpoint_caption(db, cid)
         folds = common.acdc(db, cid)
         if folds["per_fold"].empty:
             st.info("No ACDC metrics for these weights yet.")
@@ -57,6 +59,10 @@ with tab_cmr:
                           f"{folds['silhouette_mean']:.3f} ± {folds['silhouette_sd']:.3f}")
                 common.explain("silhouette")
             common.show_table(folds["per_fold"], f"acdc-folds-{cid}", key="mx_folds")
+            if folds.get("unscored"):
+                st.warning("Folds that could not be scored: " + "; ".join(folds["unscored"]))
+            st.caption("Silhouette per group, mean and SD over folds.")
+            common.show_table(folds["silhouette_per_label"], f"acdc-silhouette-{cid}", key="mx_sil")
             common.explain("intra_inter_ratio")
             common.show_table(folds["intra_inter"], f"acdc-intra-inter-{cid}", key="mx_ii")
 with tab_thesis:
@@ -65,7 +71,7 @@ with tab_thesis:
     if run is None:
         st.caption("No ECG fine-tuning run yet.")
     else:
-        st.caption(common.best_checkpoint_caption(run, "ecg") + f" Baseline = its parent weights, {base or '—'}. "
+        st.caption(common.run_choice_caption(run, "ecg") + f" Baseline = its parent weights, {base or '—'}. "
                    "Thesis numbers are the published ones; the demo data is synthetic, so its numbers are not "
-                   "expected to match.")
+                   "expected to match. Few records: a per-label number resting on fewer than 10 records (noise).")
     common.show_table(common.thesis(db, base, ft), "thesis-side-by-side", key="mx_thesis")

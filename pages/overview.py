@@ -81,7 +81,7 @@ with right:
         st.caption("Numbers appear here once an ECG fine-tuning run has metrics.")
     else:
         base = queries.baseline_for(weights, ft or "")
-        st.caption(common.best_checkpoint_caption(run, "ecg") + f" Baseline: {base or '—'}.")
+        st.caption(common.run_choice_caption(run, "ecg") + f" Baseline: {base or '—'}.")
         st.dataframe(for_display(common.thesis(db, base, ft)), hide_index=True, width="stretch")
         common.explain("silhouette")
         common.explain("f1")

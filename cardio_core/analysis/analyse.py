@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
-from cardio_core.analysis.projections import MODALITY_VIEWS, project_weights, projection_id
+from cardio_core.analysis.projections import MODALITY_VIEWS, project_weights
 from cardio_core.catalog import get_weights
 from cardio_core.store import Store
 
@@ -17,8 +17,9 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     """Embed, score and project one set of weights.
 
     `encoder` (a LoadedEncoder) is the model in memory, e.g. the one being trained, so the
-    file is not read again; `align_to` is the weights id whose layouts initialise and align
-    these (the previous checkpoint of a run).
+    file is not read again; `align_to` is the previous weights of a run (its previous checkpoint, or
+    the baseline): besides each view's independent layout, an aligned layout chained to it is stored
+    for the epoch evolution.
     """
     modality = get_weights(store, weights_id)["modality"]
     embed_weights(store, weights_id, device=device, encoder=encoder, modality=modality)
@@ -27,8 +28,7 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     else:
         evaluate_cmr(store, weights_id, seed=seed)
     for view in MODALITY_VIEWS[modality]:
-        project_weights(store, weights_id, view, modality=modality,
-                        align_to=projection_id(align_to, view) if align_to else None)
+        project_weights(store, weights_id, view, modality=modality, chain_after=align_to)
 
 
 def is_analysed(store: Store, weights_id: str) -> bool:

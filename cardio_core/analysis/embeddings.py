@@ -4,9 +4,10 @@
 Chapman test split, the PTB-XL display subset, the ACDC validation folds; the Chapman
 validation split too, for the linear probe) and stores the vectors.
 
-ECG records are cropped to samples 0..crop_length-1 (the evaluation crop), so the same
-checkpoint always gives the same vectors (method.md §7, mistake 6). Batched under
-inference_mode; bf16 autocast on CUDA.
+ECG records are cropped to samples 0..L-1 (the evaluation crop), L being the input length the
+model was built for (the checkpoint's training crop_length; 2,500 for the released files), so the
+same checkpoint always gives the same vectors (method.md §7, mistake 6). Each vector is stored with
+the pooling that produced it (`pooling_of`). Batched under inference_mode; bf16 autocast on CUDA.
 """
 from __future__ import annotations
 
@@ -21,7 +22,27 @@ from cardio_core.errors import CardioError
 from cardio_core.store import Store
 
 # What gets embedded for every set of weights: (dataset, SQL condition on the records).
-ECG_SETS = [("chapman", "r.split = 'test'"), ("chapman", "r.split = 'val'"), ("ptbxl", "r.split = 'display'")]
+ECG_SETS = [("chapman", "r.split = 'test'"), ("chapman", "r.split = 'train'"), ("ptbxl", "r.split = 'display'")]
+# The linear probe is fitted on the train split; embedding all of a real Chapman train split (31k records) for
+# every checkpoint costs too much, so a seeded subsample of at most this many train records is embedded.
+PROBE_TRAIN_MAX = 3000
+
+
+def pooling_of(model) -> str:
+    """The pooling a model's embeddings come from: the ECG ViT's global_pool, the ResNet's global average ('avg')."""
+    return str(getattr(model, "global_pool", "avg"))
+
+
+def probe_train_subset(record_ids: Sequence[str], limit: int = PROBE_TRAIN_MAX, seed: int = 0) -> np.ndarray:
+    """Mask of the seeded subsample of train records the linear probe is fitted on (all when few enough)."""
+    n = len(record_ids)
+    keep = np.zeros(n, dtype=bool)
+    if n <= limit:
+        keep[:] = True
+        return keep
+    order = np.argsort(np.asarray(record_ids, dtype=str), kind="stable")   # independent of the query's row order
+    keep[order[np.random.default_rng(seed).choice(n, size=limit, replace=False)]] = True
+    return keep
 CMR_SETS = [("acdc", "TRUE")]
 
 
@@ -31,10 +52,11 @@ def _batches(n: int, size: int):
 
 
 def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, device: str = "cpu",
-                       crop_length: int = 2500, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                       crop_length: int | None = None, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every record of `arrays` (indexable by position; ECG (12, T), CMR (3, H, W)).
 
-    Returns (vectors (n, d) float32, head probabilities (n, C) or None).
+    Returns (vectors (n, d) float32, head probabilities (n, C) or None). ECG: `crop_length` defaults to
+    the model's own input length (signal_length); a record shorter than it is an error.
     """
     import torch
 
@@ -42,6 +64,8 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, d
         raise ValueError(f"modality must be 'ecg' or 'cmr', got {modality!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if modality == "ecg" and crop_length is None:
+        crop_length = int(getattr(model, "signal_length", 2500))
     dev = torch.device(device)
     model = model.to(dev).eval()
     use_bf16 = dev.type == "cuda"
@@ -51,6 +75,8 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, d
         for start, stop in _batches(n, batch_size):
             batch = np.stack([arrays[i] for i in range(start, stop)]).astype(np.float32, copy=False)
             if modality == "ecg":
+                if batch.shape[-1] < crop_length:
+                    raise ValueError(f"records have {batch.shape[-1]} samples, the model needs {crop_length}")
                 batch = batch[:, None, :, :crop_length]   # evaluation crop: samples 0..crop_length-1
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(dev, non_blocking=True)
             feats = model.forward_features(x)
@@ -65,19 +91,19 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, d
 
 
 def store_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequence[str], vectors: np.ndarray,
-                     fold: int | None = None) -> None:
+                     fold: int | None = None, pooling: str | None = None) -> None:
     """Replace this (weights, dataset) pair's embeddings for these records, atomically."""
     if len(record_ids) != len(vectors):
         raise ValueError(f"{len(record_ids)} record ids but {len(vectors)} vectors")
     df = pd.DataFrame({"weights_id": weights_id, "dataset_id": dataset_id,
-                       "record_id": list(map(str, record_ids)), "fold": fold,
+                       "record_id": list(map(str, record_ids)), "fold": fold, "pooling": pooling,
                        "vector": list(np.asarray(vectors, dtype=np.float32))})
     with store.write() as con:
         con.execute("DELETE FROM embeddings WHERE weights_id = ? AND dataset_id = ? AND list_contains(?, record_id)",
                     [weights_id, dataset_id, df["record_id"].tolist()])
         con.register("_emb", df)
-        con.execute("INSERT INTO embeddings (weights_id, dataset_id, record_id, fold, vector) "
-                    "SELECT weights_id, dataset_id, record_id, fold, vector::FLOAT[] FROM _emb")
+        con.execute("INSERT INTO embeddings (weights_id, dataset_id, record_id, fold, vector, pooling) "
+                    "SELECT weights_id, dataset_id, record_id, fold, vector::FLOAT[], pooling::TEXT FROM _emb")
         con.unregister("_emb")
 
 
@@ -112,11 +138,13 @@ def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: s
             continue  # dataset not ingested: nothing to embed
         if len(view.records) == 0:
             continue
+        if dataset_id == "chapman" and "'train'" in where:
+            view = view.subset(probe_train_subset(view.records["record_id"].tolist()))
         want_head = head_trained and dataset_id in ("chapman", "acdc")
         X, probs = compute_embeddings(model, view.arrays, modality=modality, batch_size=batch_size,
                                       device=device, with_head=want_head)
         ids = view.records["record_id"].tolist()
-        store_embeddings(store, weights_id, dataset_id, ids, X)
+        store_embeddings(store, weights_id, dataset_id, ids, X, pooling=pooling_of(model))
         counts[f"{dataset_id}:{where}"] = len(ids)
         if want_head and dataset_id == "chapman" and "'test'" in where:
             store_classification(store, weights_id, view.Y, probs, view.classes)

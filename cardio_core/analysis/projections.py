@@ -1,14 +1,16 @@
-"""2-D projections of embeddings with UMAP (method.md §5), stable across a run's checkpoints, and their storage.
+"""2-D projections of embeddings with UMAP (method.md §5) and their storage.
 
 Computed in jobs, never in the app: `project_weights` fits one view of one weights id and stores it.
 
-Stability choice: each checkpoint of a run is projected separately as it is produced
-(a job cannot wait for the last epoch), initialised from the previous checkpoint's
-layout of the same records and then aligned to it with an orthogonal Procrustes fit
-(rotation/reflection, uniform scale, translation). AlignedUMAP would need every
-checkpoint up front; Procrustes keeps the layouts comparable without that, and never
-distorts a layout beyond a similarity transform, so distances within one checkpoint's
-picture stay UMAP's own.
+Two layouts per checkpoint of a run (method.md §5):
+- the default layout of a view (`view`, e.g. 'chapman_test'): an independent fixed-seed UMAP fit of
+  these weights' embeddings alone, what Explore and Compare show side by side;
+- the aligned layout (`aligned_view(view)`, e.g. 'chapman_test_aligned'), for the epoch-evolution
+  animation only: initialised from the previous checkpoint's aligned layout of the same records (the
+  chain starts at the baseline's independent layout) and aligned to it with an orthogonal Procrustes fit
+  (rotation/reflection, uniform scale, translation), so movement between epochs is comparable.
+  AlignedUMAP would need every checkpoint up front; Procrustes never distorts a layout beyond a
+  similarity transform.
 """
 from __future__ import annotations
 
@@ -104,6 +106,14 @@ VIEWS = {
 MODALITY_VIEWS = {"ecg": ("chapman_test", "cross_domain"), "cmr": ("acdc",)}
 
 
+ALIGNED_SUFFIX = "_aligned"
+
+
+def aligned_view(view: str) -> str:
+    """The name under which the aligned (epoch-evolution) layout of `view` is stored."""
+    return view if view.endswith(ALIGNED_SUFFIX) else f"{view}{ALIGNED_SUFFIX}"
+
+
 def projection_id(weights_id: str, view: str) -> str:
     return f"{weights_id}:{view}"
 
@@ -131,22 +141,36 @@ def load_projection(store: Store, proj_id: str) -> pd.DataFrame:
 
 
 def project_weights(store: Store, weights_id: str, view: str, *, modality: str, seed: int = 42,
-                    align_to: str | None = None) -> str | None:
-    """UMAP of `view` for these weights; initialised from and aligned to `align_to` when given."""
+                    chain_after: str | None = None) -> str | None:
+    """The independent UMAP of `view` for these weights (the default layout), stored; with `chain_after` (the
+    previous weights of a run) also the aligned layout of the evolution view. Returns the default layout's id."""
     keys, X = _view_embeddings(store, weights_id, view)
     if len(keys) < 4:
         return None
-    previous = None
-    if align_to:
-        prev = load_projection(store, align_to)
-        if len(prev):
-            lookup = {(d, r): (x, y) for d, r, x, y in prev.itertuples(index=False)}
-            if all(k in lookup for k in keys):
-                previous = np.array([lookup[k] for k in keys], dtype=np.float32)
-    layout = project(X, modality=modality, seed=seed, previous=previous)
+    layout = project(X, modality=modality, seed=seed)
     pid = projection_id(weights_id, view)
+    _store_layout(store, pid, weights_id, view, keys, layout, modality, seed, None)
+    if chain_after:
+        # the previous weights' aligned layout, else (the baseline starting the chain) its default one
+        previous = None
+        for candidate in (projection_id(chain_after, aligned_view(view)), projection_id(chain_after, view)):
+            prev = load_projection(store, candidate)
+            if len(prev):
+                lookup = {(d, r): (x, y) for d, r, x, y in prev.itertuples(index=False)}
+                if all(k in lookup for k in keys):
+                    previous = (candidate, np.array([lookup[k] for k in keys], dtype=np.float32))
+                    break
+        if previous is not None:
+            aligned = project(X, modality=modality, seed=seed, previous=previous[1])
+            _store_layout(store, projection_id(weights_id, aligned_view(view)), weights_id, aligned_view(view), keys,
+                          aligned, modality, seed, previous[0])
+    return pid
+
+
+def _store_layout(store: Store, pid: str, weights_id: str, view: str, keys, layout, modality: str, seed: int,
+                  aligned_to: str | None) -> None:
     params = dict(UMAP_PARAMS[modality], seed=seed, n_components=2, metric="euclidean",
-                  initialised_from=align_to if previous is not None else None)
+                  initialised_from=aligned_to, layout="aligned" if aligned_to else "independent")
     points = pd.DataFrame({"projection_id": pid, "dataset_id": [k[0] for k in keys],
                            "record_id": [k[1] for k in keys], "x": layout[:, 0].astype(float),
                            "y": layout[:, 1].astype(float)})
@@ -154,9 +178,7 @@ def project_weights(store: Store, weights_id: str, view: str, *, modality: str, 
         con.execute("DELETE FROM projection_points WHERE projection_id = ?", [pid])
         con.execute("DELETE FROM projections WHERE projection_id = ?", [pid])
         con.execute("INSERT INTO projections (projection_id, weights_id, view, method, params, aligned_to) "
-                    "VALUES (?, ?, ?, 'umap', ?, ?)",
-                    [pid, weights_id, view, json.dumps(params), align_to if previous is not None else None])
+                    "VALUES (?, ?, ?, 'umap', ?, ?)", [pid, weights_id, view, json.dumps(params), aligned_to])
         con.register("_pts", points)
         con.execute("INSERT INTO projection_points SELECT projection_id, dataset_id, record_id, x, y FROM _pts")
         con.unregister("_pts")
-    return pid

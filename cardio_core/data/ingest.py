@@ -10,6 +10,7 @@ worker processes (both cores by default).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from cardio_core.config import Workspace
 from cardio_core.errors import CardioError, DatasetError, RecordError
 from cardio_core.data.preprocessing.storage import write_shard
 from cardio_core.data.readers import acdc, ptbxl
-from cardio_core.data.splits import acdc_folds, chapman_split, stratified_subset
+from cardio_core.data.splits import (DISPLAY_FRACTION, DISPLAY_MIN_PER_LABEL, acdc_folds, chapman_split,
+                                     display_subset_rule, stratified_subset, top_up_subset)
 from cardio_core.vocabulary import MODALITY_DATASETS
 from cardio_core.store import Store
 
@@ -356,7 +358,17 @@ def assign_splits(store: Store, dataset_id: str, *, seed: int = 0) -> None:
     elif dataset_id == "ptbxl":
         first = labs.groupby("record_id")["class"].agg(lambda s: "+".join(sorted(s)))
         strata = [first.get(i, "none") for i in ids]
-        display = stratified_subset(strata, fraction=0.10, seed=seed)
+        display = stratified_subset(strata, fraction=DISPLAY_FRACTION, seed=seed)
+        # single-labelled rhythm records per label (how the silhouettes and shares count them)
+        rhythm = labs[labs["class"].isin(L.RHYTHM_LABELS)].groupby("record_id")["class"].agg(list)
+        single = [rhythm[i][0] if i in rhythm.index and len(rhythm[i]) == 1 else "" for i in ids]
+        n_before = int(display.sum())
+        display = top_up_subset(display, single, min_per_label=DISPLAY_MIN_PER_LABEL, seed=seed)
+        counts = {lab: int(sum(1 for d, s in zip(display, single) if d and s == lab)) for lab in L.RHYTHM_LABELS}
+        rule = {"display": display_subset_rule(), "fraction": DISPLAY_FRACTION,
+                "min_per_label": DISPLAY_MIN_PER_LABEL, "n_stratified": n_before,
+                "n_added": int(display.sum()) - n_before, "n_display": int(display.sum()),
+                "single_labelled_per_label": counts}
         update = pd.DataFrame({"record_id": ids, "split": np.where(display, "display", "pool"), "fold": None})
     else:
         groups = labs.set_index("record_id")["class"].reindex(ids).values
@@ -368,3 +380,5 @@ def assign_splits(store: Store, dataset_id: str, *, seed: int = 0) -> None:
                     "WHERE records.dataset_id = ? AND records.record_id = s.record_id", [dataset_id])
         con.unregister("_splits")
         con.execute("UPDATE datasets SET split_seed = ? WHERE dataset_id = ?", [seed, dataset_id])
+        if dataset_id == "ptbxl":
+            con.execute("UPDATE datasets SET split_rule = ? WHERE dataset_id = ?", [json.dumps(rule), dataset_id])

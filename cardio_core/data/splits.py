@@ -65,6 +65,34 @@ def stratified_subset(strata, *, fraction: float = 0.10, seed: int = 0) -> np.nd
     return mask
 
 
+DISPLAY_FRACTION = 0.10
+DISPLAY_MIN_PER_LABEL = 20
+
+
+def top_up_subset(mask, labels, *, min_per_label: int = DISPLAY_MIN_PER_LABEL, seed: int = 0) -> np.ndarray:
+    """`mask` with records added until every label ('' = none) has `min_per_label` records in it, or all it has.
+
+    The added records are a seeded draw among the label's records outside the subset. At the real
+    PTB-XL's scale the 10% subset already has that many of each rhythm label and nothing is added;
+    at demo scale it is what keeps per-label numbers from resting on a handful of records.
+    """
+    mask = np.asarray(mask, dtype=bool).copy()
+    labels = np.asarray([str(x) for x in labels])
+    rng = np.random.default_rng(seed)
+    for lab in sorted(set(labels) - {""}):
+        have = int((mask & (labels == lab)).sum())
+        outside = np.flatnonzero(~mask & (labels == lab))
+        need = min(max(0, min_per_label - have), len(outside))
+        if need:
+            mask[rng.choice(outside, size=need, replace=False)] = True
+    return mask
+
+
+def display_subset_rule(fraction: float = DISPLAY_FRACTION, min_per_label: int = DISPLAY_MIN_PER_LABEL) -> str:
+    return (f"a seeded {fraction:.0%} subset stratified on the label set, topped up with seeded records until "
+            f"each rhythm label has at least {min_per_label} single-labelled records where the dataset has them")
+
+
 def acdc_folds(groups, *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     """The fold (0..n_folds-1) in which each patient is in validation, stratified on group."""
     groups = np.asarray(groups)

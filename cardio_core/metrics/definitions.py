@@ -10,7 +10,9 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "Silhouette (rhythm labels)",
         "How well records of one rhythm sit together and apart from other rhythms: 1 = tight, separate "
         "clusters; 0 = overlapping; below 0 = closer to another rhythm than to their own.",
-        "Euclidean silhouette in the encoder's embedding space (not the 2-D picture) over the single-labelled "
+        "Euclidean silhouette in the encoder's embedding space (not the 2-D picture; a pre-trained encoder without "
+        "a trained pooling head is read through its pre-training pooling, mean over patch tokens then its final "
+        "norm) over the single-labelled "
         "rhythm records (exactly one of AFIB, GSVT, PACE, SB, SR) of the Chapman test split, or of the PTB-XL "
         "display subset; per label = the mean over that label's records. Interval: 95% percentile bootstrap over "
         "records. Labels with fewer than 10 records are flagged."),
@@ -18,7 +20,9 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "Change in silhouette",
         "Fine-tuned minus baseline, on the same records. Shown as an absolute change; a percent change only where "
         "the baseline is above 0.05 (a percentage of a near-zero or negative silhouette means nothing).",
-        "Value of the compared weights minus value of the baseline weights; same records, same definition."),
+        "Value of the compared weights minus value of the baseline weights; same records, same definition. "
+        "Interval: paired bootstrap of the change, resampling records within each label and recomputing both "
+        "silhouettes on every replicate (stored for a checkpoint against its run's baseline)."),
     "centroid_single": (
         "Distance to the label centroid (single vs multi-labelled)",
         "How far records of a label lie from that label's centre; multi-labelled records usually lie further out.",
@@ -33,8 +37,11 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "centroid of their label."),
     "share_sr_closer_to_sb": (
         "PTB-XL SR closer to SB",
-        "The share of PTB-XL sinus-rhythm records that lie nearer the bradycardia centre than the sinus one.",
-        "Share of PTB-XL display SR records whose distance to the SB centroid is smaller than to the SR centroid."),
+        "The share of PTB-XL sinus-rhythm records that lie nearer the bradycardia centre than the sinus one "
+        "(and, reported beside it, the share of PTB-XL SB records nearer the SR centre).",
+        "Share of the PTB-XL display subset's single-labelled SR records whose distance to the PTB-XL SB centroid is "
+        "smaller than to the PTB-XL SR centroid (the thesis's definition); a variant with the Chapman test "
+        "centroids is stored under its own name."),
     "f1": (
         "F1 per class",
         "How well the fine-tuned head finds a class: the balance of precision (its alarms are right) and recall "
@@ -53,8 +60,9 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "intra_inter_ratio": (
         "Intra/inter ratio (CMR)",
         "How tight a group is compared with its distance to the others; lower is better separated.",
-        "Per fold: mean distance of a group's patients to their own centroid divided by the mean distance of that "
-        "centroid to the other groups' centroids; mean ± SD over folds."),
+        "Per fold (each fold's model on its own validation patients): mean distance of a group's patients to their "
+        "own centroid divided by the mean distance from that centroid to the other groups' centroids (centroid to "
+        "centroid); mean ± SD over folds."),
     "knn_purity": (
         "kNN purity",
         "How often a record's 10 nearest neighbours share its rhythm label.",
@@ -62,7 +70,9 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "linear_probe_macro_f1": (
         "Linear probe (macro F1)",
         "What a linear classifier reads from the frozen embedding alone.",
-        "One-vs-rest logistic regression on the frozen embeddings, scored as macro F1 on the Chapman test split."),
+        "One-vs-rest logistic regression on the frozen embeddings, fitted on the Chapman train split (a seeded "
+        "subsample of at most 3,000 records, its size recorded) and scored as macro F1 on the test split; a "
+        "pre-trained encoder is read through its pre-training pooling."),
     "probe_age_r2": (
         "Age probe (R²)",
         "How much of the age the embedding encodes.",

@@ -14,6 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# A per-label number resting on fewer records than this is flagged wherever it is shown (report and app).
+FEW_RECORDS = 10
+
+
+def few_records(n) -> bool | np.ndarray:
+    """True where a per-label number rests on fewer than FEW_RECORDS records (a missing n is not flagged)."""
+    arr = np.asarray(n, dtype=np.float64)
+    out = np.where(np.isnan(arr), False, arr < FEW_RECORDS)
+    return bool(out) if out.ndim == 0 else out
+
+
 @dataclass(frozen=True)
 class FoldSummary:
     mean: float

@@ -3,6 +3,10 @@
 Attribute names match the released MMCL checkpoints (method.md §3): cls_token, pos_embed,
 patch_embed.proj, blocks.{i}.*, norm. The pooling head (attention_pool, fc_norm) and the
 classifier (head) are not in those files and start fresh.
+
+Poolings (method.md §5): "attention" (fine-tuning: query = mean of the patch tokens, then fc_norm),
+"mean_norm" (the pre-training pooling: the mean over patch tokens, then the encoder's final `norm`; how an
+encoder without a trained attention pool is read), "avg" (mean, then a fresh fc_norm) and "token" (CLS).
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
-GLOBAL_POOLS = ("attention", "avg", "token")
+GLOBAL_POOLS = ("attention", "mean_norm", "avg", "token")
+PRETRAINING_POOL = "mean_norm"
 
 
 class EcgViT(nn.Module):
@@ -61,7 +66,7 @@ class EcgViT(nn.Module):
         self.norm = norm_layer(embed_dim)   # kept for checkpoint compatibility; pooled modes use fc_norm
         self.attention_pool = (nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
                                if global_pool == "attention" else None)
-        self.fc_norm = norm_layer(embed_dim) if global_pool != "token" else nn.Identity()
+        self.fc_norm = norm_layer(embed_dim) if global_pool in ("attention", "avg") else nn.Identity()
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights()
 
@@ -76,6 +81,29 @@ class EcgViT(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def reset_fresh_modules(self, seed: int, only: tuple[str, ...] = ("attention_pool", "fc_norm", "head")) -> None:
+        """Re-initialise the modules the released files lack (attention_pool, fc_norm, head) from `seed` alone.
+
+        Deterministic whatever the global RNG has been used for, and leaves the global RNG as it was:
+        a fine-tune's pool starts from the same values for the same run seed, in any process.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            for name in ("attention_pool", "fc_norm", "head"):
+                module = getattr(self, name)
+                if module is None or name not in only:
+                    continue
+                for m in module.modules():
+                    if isinstance(m, nn.Linear):
+                        trunc_normal_(m.weight, std=0.02)
+                        if m.bias is not None:
+                            nn.init.zeros_(m.bias)
+                    elif isinstance(m, nn.LayerNorm):
+                        nn.init.ones_(m.weight)
+                        nn.init.zeros_(m.bias)
+                    elif isinstance(m, nn.MultiheadAttention):
+                        m._reset_parameters()
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}
@@ -100,6 +128,8 @@ class EcgViT(nn.Module):
         if self.global_pool == "token":
             return self.norm(tokens)[:, 0]
         patches = tokens[:, 1:]
+        if self.global_pool == "mean_norm":
+            return self.norm(patches.mean(dim=1))
         if self.global_pool == "avg":
             return self.fc_norm(patches.mean(dim=1))
         query = patches.mean(dim=1, keepdim=True)   # mean of the patch tokens; CLS excluded

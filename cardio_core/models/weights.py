@@ -27,6 +27,7 @@ from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from cardio_core.errors import CardioError
+from cardio_core.models.ecg_vit import PRETRAINING_POOL
 from cardio_core.models.registry import DEFAULT_MODEL, create_model, modality_of, model_class
 
 LAYOUTS = ("released_ecg", "released_cmr", "cardioscope")
@@ -128,6 +129,22 @@ class WeightsFile:
         """Whether the file's classifier was trained for the Chapman / ACDC task (our fine-tuned checkpoints)."""
         return bool(self.meta.get("head_trained", False))
 
+    @property
+    def has_trained_pool(self) -> bool:
+        """Whether the file holds an attention pool (only fine-tuned ECG checkpoints do)."""
+        return any(k.startswith("attention_pool.") for k in self.state_dict)
+
+    @property
+    def embedding_pool(self) -> str:
+        """The pooling its embeddings are read with (method.md §5): a trained attention pool when the file has one,
+        else the encoder's pre-training pooling (mean over patch tokens, then the final norm). CMR: global average."""
+        if self.modality == "cmr":
+            return "avg"
+        recorded = self.model_kwargs.get("global_pool", "attention")
+        if recorded == "attention" and not self.has_trained_pool:
+            return PRETRAINING_POOL
+        return recorded
+
     @classmethod
     def read(cls, path: str | Path) -> "WeightsFile":
         """Read and classify a weights file without building a model. Raises WeightsError."""
@@ -137,9 +154,17 @@ class WeightsFile:
         """The model this file belongs to, with the file's tensors loaded (kwargs overridable).
 
         CardioScope checkpoints rebuild their recorded model; released files build the default
-        model of their modality (ecg_vit_small / cmr_resnet50) with `overrides`.
+        model of their modality (ecg_vit_small / cmr_resnet50) with `overrides`. An ECG file without a
+        trained attention pool (released files, MDM checkpoints) is built with its pre-training pooling
+        (`embedding_pool`), so nothing random enters its embeddings; a released file is built at its own
+        signal length (read from its position embedding) unless `signal_length` is overridden.
         """
-        model = create_model(self.model_name, **{**self.model_kwargs, **overrides})
+        kwargs = dict(self.model_kwargs)
+        if self.modality == "ecg":
+            kwargs["global_pool"] = self.embedding_pool
+            if self.layout == "released_ecg":
+                kwargs.setdefault("signal_length", released_signal_length(self.state_dict))
+        model = create_model(self.model_name, **{**kwargs, **overrides})
         report = load_weights(model, self, modality=self.modality, load_head=load_head)
         return LoadedEncoder(model=model, report=report, source=self, head_trained=self.head_trained and load_head)
 
@@ -155,6 +180,14 @@ class LoadedEncoder:
     @property
     def meta(self) -> dict:
         return dict(self.source.meta) if self.source is not None else {}
+
+
+def released_signal_length(state_dict: dict, n_leads: int = 12, patch_size: int = 100) -> int:
+    """The input length a released ECG file was trained at, from its position embedding (2,500 for MMCL)."""
+    pos = state_dict.get("pos_embed")
+    if pos is None or pos.ndim != 3 or (pos.shape[1] - 1) % n_leads:
+        return 2500
+    return (pos.shape[1] - 1) // n_leads * patch_size
 
 
 def read_checkpoint(path: str | Path) -> WeightsFile:
@@ -332,6 +365,7 @@ def inspect_checkpoint(path: str | Path) -> dict:
         "model_name": parsed.model_name,
         "model_kwargs": kwargs,
         "n_tensors": len(parsed.state_dict),
+        "embedding_pool": parsed.embedding_pool,
         "meta": parsed.meta,
         **{k: v for k, v in report.to_dict().items() if k not in ("path", "source_layout", "modality")},
     }

@@ -98,11 +98,32 @@ def register_run(store: Store, run_id, job_id, modality, dataset_id, recipe_name
         con.execute("INSERT INTO runs (run_id, job_id, modality, dataset_id, recipe, config, parent_weights_id, fold) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, job_id, modality, dataset_id, recipe_name, to_json(config), parent_id, fold])
+        mark_best_checkpoint(con, run_id)   # a resumed run keeps the best of its earlier checkpoints
+
+
+# Model selection (method.md §4): validation macro-F1 (ECG), accuracy averaged over folds (CMR).
+SELECTION_METRIC = {"ecg": "val/macro_f1", "cmr": "val/accuracy_mean"}
+
+
+def mark_best_checkpoint(con, run_id: str) -> str | None:
+    """Mark the run's best checkpoint (runs.best_weights_id) among its whole-run checkpoints (fold IS NULL):
+    the highest SELECTION_METRIC of its modality, the earliest epoch on a tie. Inside the caller's transaction."""
+    row = con.execute("SELECT modality FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        return None
+    metric = SELECTION_METRIC.get(row[0])
+    best = con.execute(
+        "SELECT weights_id, TRY_CAST(json_extract(val_metrics, '$.\"' || ? || '\"') AS DOUBLE) AS v "
+        "FROM checkpoints WHERE run_id = ? AND fold IS NULL AND v IS NOT NULL ORDER BY v DESC, epoch LIMIT 1",
+        [metric, run_id]).fetchone()
+    con.execute("UPDATE runs SET best_weights_id = ?, best_metric = ?, best_value = ? WHERE run_id = ?",
+                [best[0] if best else None, metric, best[1] if best else None, run_id])
+    return best[0] if best else None
 
 
 def register_checkpoint(store: Store, *, weights_id, run_id, job_id, epoch, step, fold, path, modality,
                         parent_id, name, metrics, config) -> None:
-    """The checkpoint's weights row and checkpoints row, in one transaction."""
+    """The checkpoint's weights row and checkpoints row, in one transaction; the run's best checkpoint re-marked."""
     with store.write() as con:
         write_weights_row(con, weights_id=weights_id, modality=modality, name=name, kind="checkpoint",
                          path=str(path) if path else None, parent_weights_id=parent_id)
@@ -111,6 +132,8 @@ def register_checkpoint(store: Store, *, weights_id, run_id, job_id, epoch, step
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [weights_id, run_id, job_id, epoch, step, fold, str(path) if path else "",
                      to_json(metrics or {}), to_json(config)])
+        if fold is None:
+            mark_best_checkpoint(con, run_id)
 
 
 def training_precision(cuda: bool) -> str:

@@ -12,7 +12,7 @@ from cardio_core.analysis.analyse import analyse_weights, ensure_analysed
 from cardio_core.analysis.embeddings import compute_embeddings, store_embeddings
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
 from cardio_core.analysis.metric_rows import store_cmr_accuracy
-from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights, projection_id
+from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights
 from cardio_core.catalog import get_weights
 from cardio_core.data.dataset_view import load_view
 from cardio_core.errors import ParameterError
@@ -68,7 +68,7 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
         val = event.val_index
         X, probs = compute_embeddings(event.model, [view.arrays[i] for i in val], modality="cmr", device=device,
                                       with_head=True)
-        store_embeddings(store, f"{run_id}-e{event.epoch:04d}", "acdc", record_ids.iloc[val].tolist(), X,
+        store_embeddings(store, f"{run_id}-e{event.epoch:04d}", "acdc", record_ids.iloc[val].tolist(), X, pooling="avg",
                          fold=event.fold)
         accuracy.setdefault(str(event.epoch), {})[str(event.fold)] = float((probs.argmax(1) == labels[val]).mean())
         write_json(acc_file, accuracy)
@@ -89,7 +89,7 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
                             metrics={"val/accuracy_mean": float(np.mean(list(per_fold.values())))}, config=config)
         evaluate_cmr(store, group, seed=ctx.spec.seed)
         store_cmr_accuracy(store, group, per_fold)
-        project_weights(store, group, "acdc", modality="cmr", align_to=projection_id(previous, "acdc"))
+        project_weights(store, group, "acdc", modality="cmr", chain_after=previous)
         previous = group
     return {"run_id": run_id, "epochs": epochs}
 

@@ -5,8 +5,9 @@ Nothing here trains, fits or projects anything: it only reads what the pipeline 
 SQL is parameterised. One module per concern: workspace (Overview), weights (pickers,
 lineage), points (projection points, filters, colours), selection, metrics, records.
 """
-from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_tables, metrics, per_class_table,
-                                         prevalence_vs_f1, probe_trend, scope_size, silhouette_comparison,
+from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoint, best_checkpoint_of,
+                                         centroid_tables, continuation_order, metrics, per_class_table,
+                                         prevalence_vs_f1, probe_trend, runs_of, scope_size, silhouette_comparison,
                                          thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_points)
@@ -19,8 +20,9 @@ from cardio_core.queries.weights import (SELECTION_METRIC, available_views, base
 from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
 
 __all__ = [
-    "PROBE_NAMES", "acdc_folds", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
-    "scope_size", "silhouette_comparison", "thesis_side_by_side",
+    "PROBE_NAMES", "acdc_folds", "best_checkpoint", "best_checkpoint_of", "centroid_tables", "continuation_order",
+    "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend", "runs_of", "scope_size", "silhouette_comparison",
+    "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_points",
     "load_record_signal", "record_info",

@@ -35,15 +35,30 @@ def metrics(store, weights_ids: Iterable[str], scope: str | None = None, names: 
 
 
 def silhouette_comparison(store, baseline_id: str, other_id: str, scope: str = "chapman_test") -> pd.DataFrame:
-    """Per-label (and overall, label 'overall') silhouettes of two weights with change, % change and CIs."""
-    df = metrics(store, [baseline_id, other_id], scope, ["silhouette"])
-    df = df[df["fold"] == -1]
+    """Per-label (and overall, label 'overall') silhouettes of two weights with change, % change and CIs.
+
+    `change_ci_low` / `change_ci_high`: the paired bootstrap interval of the change (metrics.paired_silhouette_change),
+    stored with `other_id` when it was measured against `baseline_id` (a checkpoint against its run's baseline);
+    NaN for any other pair. `n` (records of the label) and `few_records` (n < metrics.FEW_RECORDS) flag noise.
+    """
+    df = store.query_df("SELECT weights_id, name, label, value, ci_low, ci_high, "
+                        "TRY_CAST(json_extract(extra, '$.n') AS DOUBLE) AS n, "
+                        "json_extract_string(extra, '$.baseline_weights_id') AS vs FROM metrics "
+                        "WHERE list_contains(?, weights_id) AND scope = ? AND fold = -1 "
+                        "AND list_contains(['silhouette', 'silhouette_change'], name)",
+                        [[baseline_id, other_id], scope])
+    sil = df[df["name"] == "silhouette"]
     cols = ["value", "ci_low", "ci_high"]
-    a = df[df["weights_id"] == baseline_id].set_index("label")[cols].add_prefix("baseline_")
-    b = df[df["weights_id"] == other_id].set_index("label")[[*cols, "n"]].add_prefix("other_")
-    out = a.join(b, how="outer").rename(columns={"other_n": "n"})
+    a = sil[sil["weights_id"] == baseline_id].set_index("label")[cols].add_prefix("baseline_")
+    b = sil[sil["weights_id"] == other_id].set_index("label")[cols + ["n"]].rename(
+        columns={c: f"other_{c}" for c in cols})
+    out = a.join(b, how="outer")
     out["change"] = M.change(out["other_value"], out["baseline_value"])
     out["pct_change"] = M.percent_change(out["other_value"], out["baseline_value"], floor=M.SILHOUETTE_PERCENT_FLOOR)
+    paired = df[(df["name"] == "silhouette_change") & (df["weights_id"] == other_id) & (df["vs"] == baseline_id)]
+    paired = paired.set_index("label")[["ci_low", "ci_high"]].add_prefix("change_")
+    out = out.join(paired, how="left") if len(paired) else out.assign(change_ci_low=np.nan, change_ci_high=np.nan)
+    out["few_records"] = M.few_records(out["n"].to_numpy(dtype=float)) & (out.index != "")
     out.index = ["overall" if i == "" else i for i in out.index]
     out.index.name = "label"
     return out.reset_index()
@@ -63,9 +78,15 @@ def scope_size(store, scope: str) -> int:
                             [dataset_id]) or 0)
 
 
+SHARE_NAMES = {"share_sr_closer_to_sb": "share of PTB-XL SR closer to the PTB-XL SB centroid",
+               "share_sb_closer_to_sr": "share of PTB-XL SB closer to the PTB-XL SR centroid",
+               "share_sr_closer_to_sb_chapman_centroids": "share of PTB-XL SR closer to the Chapman SB centroid"}
+
+
 def centroid_tables(store, weights_ids: Iterable[str]) -> dict[str, pd.DataFrame]:
     """'single_multi': per weights and label, single / multi / ratio / % diff, and the distances relative to the
-    embedding's own scale (metrics.embedding_scale); 'cross_domain': PTB-XL->Chapman."""
+    embedding's own scale (metrics.embedding_scale); 'cross_domain': PTB-XL->Chapman distances and the shares
+    closer to another label's centroid (rows named as in the report)."""
     df = metrics(store, weights_ids)
     sm = df[df["name"].isin(["centroid_single", "centroid_multi", "centroid_ratio", "centroid_pct_diff"])]
     single_multi = sm.pivot_table(index=["weights_id", "label"], columns="name", values="value").reset_index()
@@ -76,10 +97,49 @@ def centroid_tables(store, weights_ids: Iterable[str]) -> dict[str, pd.DataFrame
             if col in single_multi:
                 single_multi[f"{col}_rel"] = single_multi[col] / s
         single_multi["embedding_scale"] = s
-    cd = df[df["name"].isin(["ptbxl_to_chapman_centroid", "share_sr_closer_to_sb"])]
+    cd = df[df["name"].isin(["ptbxl_to_chapman_centroid", *SHARE_NAMES])].copy()
+    cd["label"] = [SHARE_NAMES.get(n, lab) for n, lab in zip(cd["name"], cd["label"])]
     cross = cd.pivot_table(index="label", columns="weights_id", values="value").reset_index()
-    cross["label"] = cross["label"].replace("", "share of PTB-XL SR closer to SB")
+    cross["thesis"] = [THESIS.get(k, np.nan) for k in
+                       [{v: k for k, v in SHARE_NAMES.items()}.get(lab, "") for lab in cross["label"]]]
     return {"single_multi": single_multi, "cross_domain": cross}
+
+
+def best_checkpoint(store, run_id: str) -> dict[str, Any]:
+    """The run's marked best checkpoint: {'weights_id', 'metric', 'value', 'epoch'} (weights_id None if none yet)."""
+    row = store.query("SELECT r.best_weights_id, r.best_metric, r.best_value, c.epoch FROM runs r "
+                      "LEFT JOIN checkpoints c ON c.weights_id = r.best_weights_id WHERE r.run_id = ?", [run_id])
+    if not row:
+        return {"weights_id": None, "metric": None, "value": np.nan, "epoch": None}
+    wid, metric, value, epoch = row[0]
+    return {"weights_id": wid, "metric": metric, "value": np.nan if value is None else float(value),
+            "epoch": None if epoch is None else int(epoch)}
+
+
+def runs_of(store, modality: str) -> list[str]:
+    """Runs of a modality with at least one checkpoint, newest first (the Jobs form's "continue from a run")."""
+    return [r[0] for r in store.query("SELECT r.run_id FROM runs r WHERE r.modality = ? AND EXISTS "
+                                      "(SELECT 1 FROM checkpoints c WHERE c.run_id = r.run_id) "
+                                      "ORDER BY r.created_at DESC, r.run_id", [modality])]
+
+
+def continuation_order(store, weights_ids: Iterable[str], run_id: str | None) -> list[str]:
+    """Weights choices when continuing from `run_id`: its best checkpoint first, then its other checkpoints by
+    epoch, then every other choice in its given order. Without a run, the given order."""
+    weights_ids = list(weights_ids)
+    if not run_id:
+        return weights_ids
+    best = best_checkpoint(store, run_id)["weights_id"]
+    of_run = [r[0] for r in store.query("SELECT weights_id FROM checkpoints WHERE run_id = ? AND fold IS NULL "
+                                        "ORDER BY epoch", [run_id])]
+    first = ([best] if best in weights_ids else []) + [w for w in of_run if w != best and w in weights_ids]
+    return first + [w for w in weights_ids if w not in first]
+
+
+def best_checkpoint_of(store, weights_id: str) -> dict[str, Any] | None:
+    """best_checkpoint() of the run a checkpoint belongs to, or None for weights outside any run."""
+    row = store.query("SELECT run_id FROM checkpoints WHERE weights_id = ?", [weights_id])
+    return best_checkpoint(store, row[0][0]) | {"run_id": row[0][0]} if row else None
 
 
 PROBE_NAMES = ("probe_age_r2", "probe_sex_auroc", "probe_bmi_r2", "domain_auroc", "linear_probe_macro_f1", "knn_purity")
@@ -132,10 +192,15 @@ def acdc_folds(store, weights_id: str) -> dict[str, Any]:
     if "silhouette" in per_fold:
         sil = M.fold_summary(per_fold["silhouette"])
         out["silhouette_mean"], out["silhouette_sd"] = sil.mean, sil.sd
-    ii = df[(df["name"] == "intra_inter_ratio") & (df["fold"] >= 0)]
-    rows = [(label, (fs := M.fold_summary(group["value"])).mean, fs.sd, fs.n)
-            for label, group in ii.groupby("label")]
-    out["intra_inter"] = pd.DataFrame(rows, columns=["label", "mean", "std", "count"])
+    for key, name in (("intra_inter", "intra_inter_ratio"), ("silhouette_per_label", "silhouette")):
+        per = df[(df["name"] == name) & (df["fold"] >= 0) & (df["label"] != "")]
+        rows = [(label, (fs := M.fold_summary(group["value"])).mean, fs.sd, fs.n)
+                for label, group in per.groupby("label")]
+        out[key] = pd.DataFrame(rows, columns=["label", "mean", "std", "count"])
+    notes = store.query("SELECT fold, json_extract_string(extra, '$.note') FROM metrics WHERE weights_id = ? "
+                        "AND scope = 'acdc' AND name = 'silhouette' AND label = '' AND fold >= 0 AND value IS NULL "
+                        "ORDER BY fold", [weights_id])
+    out["unscored"] = [note or f"fold {fold}" for fold, note in notes]
     return out
 
 
@@ -151,10 +216,17 @@ def thesis_side_by_side(store, baseline_id: str | None, finetuned_id: str | None
                 & (m["fold"] == -1)]
         return float(hit["value"].iloc[0]) if len(hit) else float("nan")
 
+    rows = [("share of PTB-XL SR closer to the PTB-XL SB centroid", float("nan"), THESIS["share_sr_closer_to_sb"],
+             value(baseline_id, "cross_domain", "share_sr_closer_to_sb"),
+             value(finetuned_id, "cross_domain", "share_sr_closer_to_sb")),
+            ("share of PTB-XL SB closer to the PTB-XL SR centroid", float("nan"), THESIS["share_sb_closer_to_sr"],
+             value(baseline_id, "cross_domain", "share_sb_closer_to_sr"),
+             value(finetuned_id, "cross_domain", "share_sb_closer_to_sr"))]
     rows = [("silhouette, Chapman test (rhythm)", *THESIS["silhouette_chapman"],
              value(baseline_id, "chapman_test", "silhouette"), value(finetuned_id, "chapman_test", "silhouette")),
             ("silhouette, PTB-XL display (rhythm)", *THESIS["silhouette_ptbxl"],
-             value(baseline_id, "ptbxl_display", "silhouette"), value(finetuned_id, "ptbxl_display", "silhouette"))]
+             value(baseline_id, "ptbxl_display", "silhouette"), value(finetuned_id, "ptbxl_display", "silhouette"))] \
+        + rows
     for lab, (b, f) in THESIS["silhouette_chapman_per_label"].items():
         rows.append((f"silhouette {lab}", b, f, value(baseline_id, "chapman_test", "silhouette", lab),
                      value(finetuned_id, "chapman_test", "silhouette", lab)))

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from cardio_core.analysis.projections import aligned_view
 from cardio_core.labels import CLASSES, RHYTHM_LABELS
 from cardio_core.vocabulary import PROJECTION_VIEWS as VIEWS
 
@@ -21,23 +22,27 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
-def projection_points(store, weights_id: str, view: str) -> pd.DataFrame:
+def projection_points(store, weights_id: str, view: str, *, aligned: bool = False) -> pd.DataFrame:
     """Every point of the newest projection of `weights_id` for `view`, joined with record attributes.
+
+    The default layout is the weights' own independent UMAP fit; `aligned=True` reads the layout aligned
+    along its run (the epoch evolution), or the independent one for weights that start a chain (the baseline).
 
     Columns: dataset_id, record_id, x, y, age, sex, bmi, bmi_category, split, fold, labels (comma-separated,
     CLASSES order), rhythm (the record's rhythm label or 'other'), multi (True when it also has other classes).
     """
     check_choice("view", view, VIEWS)
+    wanted = [aligned_view(view), view] if aligned else [view]
     df = store.query_df(
-        "WITH proj AS (SELECT projection_id FROM projections WHERE weights_id = ? AND view = ? "
-        "              ORDER BY created_at DESC, projection_id LIMIT 1), "
+        "WITH proj AS (SELECT projection_id FROM projections WHERE weights_id = ? AND list_contains(?, view) "
+        "              ORDER BY view = ? DESC, created_at DESC, projection_id LIMIT 1), "
         "lab AS (SELECT dataset_id, record_id, list(class ORDER BY class) AS classes FROM labels GROUP BY ALL) "
         "SELECT p.dataset_id, p.record_id, p.x, p.y, r.age, r.sex, r.bmi, r.bmi_category, r.split, r.fold, "
         "       coalesce(lab.classes, []) AS classes "
         "FROM projection_points p JOIN proj USING (projection_id) "
         "LEFT JOIN records r ON r.dataset_id = p.dataset_id AND r.record_id = p.record_id "
         "LEFT JOIN lab ON lab.dataset_id = p.dataset_id AND lab.record_id = p.record_id "
-        "ORDER BY p.dataset_id, p.record_id", [weights_id, view])
+        "ORDER BY p.dataset_id, p.record_id", [weights_id, wanted, wanted[0]])
     return _with_label_columns(df)
 
 

@@ -76,8 +76,8 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
     last_epoch, best_weights_id, best_epoch, best_value, selected_by. A CMR run's candidates are its
     per-epoch entries over all folds; an ECG run's, its checkpoints.
     """
-    sql = ("SELECT r.run_id, r.modality, r.recipe, r.created_at, coalesce(j.status, 'unknown') AS status "
-           "FROM runs r LEFT JOIN jobs j ON j.job_id = r.job_id ")
+    sql = ("SELECT r.run_id, r.modality, r.recipe, r.created_at, coalesce(j.status, 'unknown') AS status, "
+           "r.best_weights_id AS marked_best FROM runs r LEFT JOIN jobs j ON j.job_id = r.job_id ")
     params: list[Any] = []
     if modality is not None:
         sql += "WHERE r.modality = ? "
@@ -91,7 +91,10 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
         metric = SELECTION_METRIC.get(run.modality, "")
         values = [_metric_of(v, metric) for v in mine["val_metrics"]]
         scored = [(v, int(e), w) for v, e, w in zip(values, mine["epoch"], mine["weights_id"]) if v is not None]
-        if scored:   # highest value; the earlier epoch on a tie
+        marked = [t for t in scored if t[2] == run.marked_best]
+        if marked:   # the run's own mark (pipeline.runs.mark_best_checkpoint)
+            v, e, w = marked[0]
+        elif scored:   # highest value; the earlier epoch on a tie
             v, e, w = max(scored, key=lambda t: (t[0], -t[1]))
         elif len(mine):
             v, e, w = None, int(mine["epoch"].max()), str(mine.loc[mine["epoch"].idxmax(), "weights_id"])
@@ -100,6 +103,7 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
         best.append({"n_checkpoints": len(mine), "last_epoch": int(mine["epoch"].max()) if len(mine) else None,
                      "best_weights_id": w, "best_epoch": e, "best_value": v,
                      "selected_by": metric if v is not None else "last epoch (no validation metric)"})
+    runs = runs.drop(columns=["marked_best"])
     return pd.concat([runs.reset_index(drop=True), pd.DataFrame(best)], axis=1) if len(runs) else \
         runs.assign(n_checkpoints=[], last_epoch=[], best_weights_id=[], best_epoch=[], best_value=[], selected_by=[])
 

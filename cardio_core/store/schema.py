@@ -206,6 +206,13 @@ CREATE TABLE reports (
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """),
+    (4, "scientific fidelity: pooling of embeddings, best checkpoint of a run, the rule of a dataset's subsets", """
+ALTER TABLE embeddings ADD COLUMN pooling TEXT;          -- attention | mean_norm | avg ... (method.md §5)
+ALTER TABLE runs ADD COLUMN best_weights_id TEXT;        -- the run's best checkpoint (val macro-F1 / mean fold accuracy)
+ALTER TABLE runs ADD COLUMN best_metric TEXT;            -- the validation metric it was chosen on
+ALTER TABLE runs ADD COLUMN best_value DOUBLE;
+ALTER TABLE datasets ADD COLUMN split_rule JSON;         -- how its splits / display subset were drawn
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -229,13 +229,32 @@ def build_model(recipe, weights_path=None, *, num_classes: int | None = None, lo
     models.weights.WeightsFile already read) are loaded unless `weights_path` is None or the
     recipe asks for a randomly initialised encoder. The file's own classifier is left out by
     default (a new head for the new task).
+
+    ECG pooling (method.md §5): a linear probe reads a frozen encoder without a trained attention
+    pool through its pre-training pooling (mean over patch tokens, then the final norm), never through
+    a frozen random pool. Whatever starts fresh (attention pool, fc_norm, head) is initialised from the
+    recipe's seed alone, so the same run seed gives the same starting pool in any process.
     """
-    from cardio_core.models.weights import load_weights
+    from cardio_core.models.weights import WeightsFile, load_weights
+    source = None
+    if weights_path is not None and not recipe.random_init:
+        source = weights_path if isinstance(weights_path, WeightsFile) else WeightsFile.read(weights_path)
     if recipe.modality == "ecg":
+        pool = "attention"
+        if recipe.linear_probe and (source is None or not source.has_trained_pool):
+            pool = "mean_norm"
         model = create_model("ecg_vit_small", num_classes=num_classes or len(cardio_labels.CLASSES),
-                             signal_length=recipe.crop_length, drop_path_rate=recipe.drop_path)
+                             signal_length=recipe.crop_length, drop_path_rate=recipe.drop_path, global_pool=pool)
     else:
         model = create_model("cmr_resnet50", num_classes=num_classes or len(cardio_labels.ACDC_GROUPS))
-    if weights_path is None or recipe.random_init:
+    if source is None:
+        if recipe.modality == "ecg":
+            model.reset_fresh_modules(recipe.seed)
         return model, None
-    return model, load_weights(model, weights_path, modality=recipe.modality, load_head=load_head)
+    report = load_weights(model, source, modality=recipe.modality, load_head=load_head)
+    if recipe.modality == "ecg":
+        fresh = tuple(name for name in ("attention_pool", "fc_norm", "head")
+                      if any(k.startswith(name + ".") for k in report.missing_keys))
+        if fresh:
+            model.reset_fresh_modules(recipe.seed, only=fresh)
+    return model, report

@@ -73,3 +73,40 @@ def test_cmr_fold_accuracy_mean_and_se_agree(store):
     assert same(app["accuracy_se"], report["se"])
     values = np.array([0.4, 0.55, 0.3, 0.5, 0.45])
     assert app["accuracy_se"] == pytest.approx(values.std(ddof=1) / np.sqrt(5))
+
+
+def test_paired_change_interval_and_few_record_flag_agree(store):
+    rows = MetricRows("run-ecg-e0002")
+    for label, (v, lo, hi) in {"": (0.10, 0.06, 0.14), "SR": (0.12, 0.05, 0.2), "AFIB": (0.09, -0.3, 0.4),
+                               "SB": (-0.1, -0.2, 0.0)}.items():
+        rows.add("chapman_test", "silhouette_change", v, label=label, ci=(lo, hi), baseline_weights_id="base-ecg")
+    rows.save(store, ["chapman_test"], ["silhouette_change"])
+    app = queries.silhouette_comparison(store, "base-ecg", "run-ecg-e0002").set_index("label")
+    report = report_tables(store, "run-ecg")["silhouette_chapman"]
+    report = report[report["entry"] == "epoch 2"].set_index("label")
+    for label in ("overall", "SR", "AFIB", "SB"):
+        assert same(app.loc[label, "change_ci_low"], report.loc[label, "change_ci_low"]), label
+        assert same(app.loc[label, "change_ci_high"], report.loc[label, "change_ci_high"]), label
+        assert bool(app.loc[label, "few_records"]) == bool(report.loc[label, "few_records"]), label
+    assert app.loc["AFIB", "change_ci_low"] == -0.3
+    assert not app.loc["overall", "few_records"]
+    # a pair the change was not measured for shows no paired interval
+    other = queries.silhouette_comparison(store, "run-ecg-e0002", "base-ecg")
+    assert other["change_ci_low"].isna().all()
+
+
+def test_best_checkpoint_is_marked_and_shown_alike(store):
+    for epoch, f1 in ((4, 0.6), (6, 0.5)):
+        register_checkpoint(store, weights_id=f"run-ecg-e{epoch:04d}", run_id="run-ecg", job_id="job", epoch=epoch,
+                            step=10, fold=None, path=None, modality="ecg", parent_id="base-ecg", name="e",
+                            metrics={"val/macro_f1": f1}, config={})
+    best = queries.best_checkpoint(store, "run-ecg")
+    assert best["weights_id"] == "run-ecg-e0004" and best["metric"] == "val/macro_f1" and best["epoch"] == 4
+    from cardio_core.report import best_line, run_entries
+    run, _ = run_entries(store, "run-ecg")
+    assert "run-ecg-e0004" in best_line(run) and "val/macro_f1 = 0.6000" in best_line(run)
+    # the Jobs form, continuing from the run, offers the best checkpoint first
+    order = queries.continuation_order(store, ["base-ecg", "run-ecg-e0002", "run-ecg-e0006", "run-ecg-e0004"],
+                                       "run-ecg")
+    assert order[:3] == ["run-ecg-e0004", "run-ecg-e0002", "run-ecg-e0006"] and order[3] == "base-ecg"
+    assert queries.best_checkpoint_of(store, "run-ecg-e0006")["weights_id"] == "run-ecg-e0004"

@@ -103,7 +103,7 @@ def test_ecg_tables_hold_the_stored_numbers_with_change_and_thesis(store):
     assert (cen["single"], cen["multi"], cen["ratio"], cen["pct_difference"], cen["n_single"]) == (2.0, 3.0, 1.5, 50.0, 40)
     cross = _row(t["cross_domain"], quantity="distance to Chapman SR centroid", entry="epoch 20")
     assert cross["value"] == 3.0 and cross["change"] == -1.0 and cross["pct_change"] == pytest.approx(-25.0)
-    assert _row(t["cross_domain"], quantity="share of PTB-XL SR closer to SB", entry="epoch 20")["value"] == 0.25
+    assert _row(t["cross_domain"], quantity="share of PTB-XL SR closer to the PTB-XL SB centroid", entry="epoch 20")["value"] == 0.25
 
     cls = t["classification"]
     assert set(cls["entry"]) == {"epoch 20"}

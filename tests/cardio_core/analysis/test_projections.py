@@ -49,3 +49,41 @@ def test_fit_umap_validates():
         fit_umap(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="init"):
         fit_umap(np.random.rand(20, 5), init=np.zeros((5, 2)))
+
+
+def test_default_layout_is_an_independent_fit_and_the_aligned_chain_is_separate(ingested_ws, tmp_path):
+    """method.md §5: each checkpoint's default layout is its own fixed-seed fit; the aligned layout of the
+    epoch evolution is a separate, labelled projection chained to the previous weights."""
+    import shutil
+    from cardio_core.analysis.embeddings import store_embeddings
+    from cardio_core.analysis.projections import aligned_view, load_projection, project_weights
+    from cardio_core.catalog import register_weights
+    from cardio_core.config import Workspace
+    from cardio_core.data.dataset_view import load_view
+    from cardio_core.queries import projection_points
+    from cardio_core.store import Store
+    ws, _, _ = ingested_ws
+    copy = Workspace(tmp_path / "ws")
+    shutil.copytree(ws.root, copy.root)
+    store = Store(copy.db_path)
+    ids = load_view(store, "acdc", where="TRUE").records["record_id"].tolist()
+    rng = np.random.default_rng(0)
+    X0 = rng.normal(size=(len(ids), 6)).astype(np.float32)
+    for wid, X in (("b", X0), ("c", X0 + 0.05 * rng.normal(size=X0.shape).astype(np.float32))):
+        register_weights(store, weights_id=wid, modality="cmr", name=wid, kind="pretrained")
+        store_embeddings(store, wid, "acdc", ids, X)
+    project_weights(store, "b", "acdc", modality="cmr")
+    project_weights(store, "c", "acdc", modality="cmr", chain_after="b")
+    rows = dict(store.query("SELECT view, aligned_to FROM projections WHERE weights_id = 'c'"))
+    assert rows == {"acdc": None, aligned_view("acdc"): "b:acdc"}
+    independent = load_projection(store, "c:acdc")
+    # the default layout is what a fit of these weights alone gives: the chain does not touch it
+    project_weights(store, "c", "acdc", modality="cmr")
+    np.testing.assert_array_equal(independent[["x", "y"]].to_numpy(), load_projection(store, "c:acdc")[["x", "y"]])
+    aligned = load_projection(store, f"c:{aligned_view('acdc')}")
+    assert not np.allclose(aligned[["x", "y"]].to_numpy(), independent[["x", "y"]].to_numpy())
+    # pages: the default view reads the independent layout, the evolution view the aligned one (the baseline,
+    # which starts the chain, its independent one)
+    assert np.allclose(projection_points(store, "c", "acdc")[["x", "y"]], independent[["x", "y"]])
+    assert np.allclose(projection_points(store, "c", "acdc", aligned=True)[["x", "y"]], aligned[["x", "y"]])
+    assert len(projection_points(store, "b", "acdc", aligned=True)) == len(ids)

@@ -7,6 +7,7 @@ stored by an earlier clean run keep identical rows, labels and preprocessed arra
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+
+from cardio_core import labels as L
 import pytest
 import wfdb
 
@@ -530,7 +533,20 @@ def test_ptbxl_one_record_per_patient_keyed_by_ecg_id(ingested_ws, demo_root):
     assert len(dropped) == len(db) - db["patient_id"].nunique()
     assert dropped["exclusion_reason"].str.contains("one record per patient").all()
     assert set(usable["split"]) <= {"display", "pool"}
-    assert (usable["split"] == "display").sum() == max(1, round(0.10 * len(usable)))
+    # the 10% stratified subset, topped up to >= 20 single-labelled records per rhythm label where the pool allows
+    rule = json.loads(store.scalar("SELECT split_rule FROM datasets WHERE dataset_id = 'ptbxl'"))
+    assert rule["n_stratified"] == max(1, round(0.10 * len(usable)))
+    assert (usable["split"] == "display").sum() == rule["n_display"] == rule["n_stratified"] + rule["n_added"]
+    assert "at least 20" in rule["display"]
+    labs = store.query_df("SELECT record_id, class FROM labels WHERE dataset_id = 'ptbxl'")
+    rhythm = labs[labs["class"].isin(L.RHYTHM_LABELS)].groupby("record_id")["class"].agg(list)
+    single = pd.Series({r: c[0] for r, c in rhythm.items() if len(c) == 1})
+    single = single[single.index.isin(usable.index)]
+    for lab in L.RHYTHM_LABELS:
+        of_label = single[single == lab].index
+        shown = int((usable.loc[of_label, "split"] == "display").sum())
+        assert shown == min(len(of_label), max(20, shown)), lab
+        assert rule["single_labelled_per_label"][lab] == shown
 
 
 def test_acdc_five_folds(ingested_ws):

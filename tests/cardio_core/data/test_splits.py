@@ -68,3 +68,17 @@ def test_acdc_folds_tiny_set_falls_back():
     groups = np.array(["DCM", "HCM", "MINF", "NOR", "RV"] * 2)
     folds = acdc_folds(groups, seed=0)
     assert sorted(np.bincount(folds)) == [2, 2, 2, 2, 2]
+
+
+def test_display_subset_is_topped_up_to_twenty_per_label_where_the_pool_allows():
+    from cardio_core.data.splits import top_up_subset
+    labels = np.array(["SR"] * 500 + ["SB"] * 30 + ["PACE"] * 8 + [""] * 100)
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[:50] = True                     # the 10% draw: 50 SR, no SB, no PACE
+    out = top_up_subset(mask, labels, min_per_label=20, seed=0)
+    assert (out & mask).sum() == mask.sum()                 # nothing taken away
+    assert (out & (labels == "SR")).sum() == 50             # enough already: nothing added
+    assert (out & (labels == "SB")).sum() == 20             # topped up to 20
+    assert (out & (labels == "PACE")).sum() == 8            # all the pool has
+    assert (out & (labels == "")).sum() == 0
+    np.testing.assert_array_equal(out, top_up_subset(mask, labels, min_per_label=20, seed=0))   # seeded

@@ -5,7 +5,10 @@ import pytest
 from sklearn.metrics import silhouette_samples, silhouette_score
 
 from cardio_core.labels import CLASSES, RHYTHM_LABELS
+import pandas as pd
+
 from cardio_core.metrics import (
+    paired_silhouette_change,
     bootstrap_ci,
     centroid_table,
     cross_domain_distances,
@@ -224,8 +227,13 @@ def test_intra_inter_ratio_hand_computed():
                   [0.0, 10.0], [2.0, 10.0]])   # C, centroid (1, 10)
     labels = ["A", "A", "B", "B", "C", "C"]
     ratios = intra_inter_ratio(X, labels)
-    # A's records lie 1 from their centroid; to B's and C's centroids: sqrt(101) three times, sqrt(65) once.
-    assert ratios["A"] == pytest.approx(1.0 / ((3 * math.sqrt(101) + math.sqrt(65)) / 4))
+    # A's records lie 1 from their centroid (1, 0); centroid to centroid (method.md §5, the thesis code):
+    # to B's (10, 1) sqrt(82), to C's (1, 10) 10.
+    assert ratios["A"] == pytest.approx(1.0 / ((math.sqrt(82) + 10.0) / 2))
+    # not the record-to-other-centroid mean (sqrt(101) three times, sqrt(65) once) of earlier versions
+    assert ratios["A"] != pytest.approx(1.0 / ((3 * math.sqrt(101) + math.sqrt(65)) / 4), rel=1e-3)
+    # B: records 1 from (10, 1); centroids (1, 0) sqrt(82) and (1, 10) sqrt(162) away
+    assert ratios["B"] == pytest.approx(1.0 / ((math.sqrt(82) + math.sqrt(162)) / 2))
     assert sorted(ratios) == ["A", "B", "C"]
     assert all(0 < r < 1 for r in ratios.values())
     centroids = label_centroids(X, labels)
@@ -267,3 +275,80 @@ def test_knn_purity_separated_clusters_are_pure():
     X = np.r_[rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) + 20]
     overall, per = knn_label_purity(X, ["A"] * 50 + ["B"] * 50, k=10)
     assert overall == 1.0 and per == {"A": 1.0, "B": 1.0}
+
+
+# ---------------------------------------------------------------- paired bootstrap of the change
+
+
+def _two_embeddings(n_per=40, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(["AFIB", "SB", "SR"], n_per)
+    centres = {"AFIB": [0, 0, 0], "SB": [1.5, 0, 0], "SR": [0, 1.5, 0]}
+    Xa = np.array([centres[l] for l in labels]) + rng.normal(size=(len(labels), 3))
+    Xb = 2.0 * np.array([centres[l] for l in labels]) + rng.normal(size=(len(labels), 3))   # better separated
+    return Xa, Xb, labels
+
+
+def test_weighted_silhouettes_equal_sklearn_with_unit_weights_and_ignore_own_copies():
+    from scipy.spatial.distance import cdist
+    from cardio_core.metrics.embedding import _weighted_silhouettes
+    Xa, _, labels = _two_embeddings(10)
+    codes = np.unique(labels, return_inverse=True)[1]
+    s = _weighted_silhouettes(cdist(Xa, Xa), codes, np.ones(len(Xa)), 3)
+    np.testing.assert_allclose(s, silhouette_samples(Xa, labels), atol=1e-12)
+    # a point drawn twice: the same as duplicating every *other* point's contribution, never a zero-distance twin
+    w = np.ones(len(Xa)); w[0] = 2.0
+    s2 = _weighted_silhouettes(cdist(Xa, Xa), codes, w, 3)
+    same = codes == codes[0]
+    d = np.linalg.norm(Xa - Xa[0], axis=1)
+    a0 = d[same][1:].sum() / (same.sum() - 1)   # its own copy is not its neighbour
+    b0 = min(d[codes == j].mean() for j in range(3) if j != codes[0])
+    assert s2[0] == pytest.approx((b0 - a0) / max(a0, b0))
+
+
+def test_paired_change_point_estimates_are_the_full_set_silhouettes():
+    Xa, Xb, labels = _two_embeddings()
+    table = paired_silhouette_change(Xa, Xb, labels, n_boot=50, seed=1)
+    sa, sb = silhouette_samples(Xa, labels), silhouette_samples(Xb, labels)
+    assert table.loc["overall", "change"] == pytest.approx(sb.mean() - sa.mean())
+    for lab in ("AFIB", "SB", "SR"):
+        m = labels == lab
+        assert table.loc[lab, "baseline"] == pytest.approx(sa[m].mean())
+        assert table.loc[lab, "change"] == pytest.approx(sb[m].mean() - sa[m].mean())
+        assert table.loc[lab, "ci_low"] <= table.loc[lab, "change"] <= table.loc[lab, "ci_high"]
+        assert table.loc[lab, "n"] == m.sum()
+    assert table.loc["overall", "ci_low"] > 0                       # a real improvement: interval above 0
+    again = paired_silhouette_change(Xa, Xb, labels, n_boot=50, seed=1)
+    pd.testing.assert_frame_equal(table, again)                      # seeded
+
+
+def test_paired_change_of_identical_embeddings_is_exactly_zero():
+    # paired: the same records score both embeddings in each replicate, so no change has a zero-width interval
+    # (two separate intervals would each have a width)
+    Xa, _, labels = _two_embeddings()
+    table = paired_silhouette_change(Xa, Xa.copy(), labels, n_boot=30)
+    assert (table[["change", "ci_low", "ci_high"]].abs().to_numpy() < 1e-12).all()
+
+
+def test_paired_change_recomputes_silhouettes_on_each_resample():
+    # Resampling per-record silhouettes computed once cannot see the clusters move; recomputing does, so the
+    # interval of a two-record label is wider than the spread of its fixed per-record changes would allow.
+    Xa, Xb, labels = _two_embeddings(30, seed=3)
+    table = paired_silhouette_change(Xa, Xb, labels, n_boot=200, seed=0)
+    fixed = silhouette_samples(Xb, labels) - silhouette_samples(Xa, labels)
+    naive_low, naive_high = bootstrap_ci(np.mean, fixed, n_boot=200, seed=0)
+    assert table.loc["overall", "ci_high"] - table.loc["overall", "ci_low"] != pytest.approx(naive_high - naive_low,
+                                                                                              rel=1e-3)
+
+
+def test_paired_change_subsamples_large_sets_and_says_so():
+    rng = np.random.default_rng(0)
+    labels = rng.choice(["AFIB", "SB", "SR", "GSVT", "PACE"], size=3000, p=[.2, .3, .4, .05, .05])
+    Xa = rng.normal(size=(3000, 16))
+    Xb = Xa + 0.3 * (labels[:, None] == np.array(["AFIB", "SB", "SR", "GSVT", "PACE"])[None, :16 // 4][:, :1])
+    table = paired_silhouette_change(Xa, Xb, labels, n_boot=20, max_records=500)
+    assert table.loc["overall", "n"] == 3000
+    assert 495 <= table.loc["overall", "n_resampled"] <= 505           # stratified subsample of ~max_records
+    assert set(table.index) == {"AFIB", "SB", "SR", "GSVT", "PACE", "overall"}
+    with pytest.raises(ValueError, match="paired"):
+        paired_silhouette_change(Xa, Xb[:10], labels)

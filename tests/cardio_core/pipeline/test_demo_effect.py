@@ -47,8 +47,10 @@ def test_finetuning_raises_rhythm_silhouettes(tmp_path):
     assert sil[final] > sil[baseline] + 0.02
     # lineage: checkpoint -> parent weights, projections aligned within the run, metrics with intervals
     assert store.scalar("SELECT parent_weights_id FROM weights WHERE weights_id = ?", [final]) == baseline
-    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NOT NULL",
-                        [final]) == 2
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NOT NULL "
+                        "AND view LIKE '%_aligned'", [final]) == 2
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NULL",
+                        [final]) == 2   # the default layouts: independent fits
     assert store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ? AND name = 'silhouette' "
                         "AND ci_low IS NOT NULL", [final]) >= 1
     # the head's per-class scores (embedding step) survive the embedding metrics (evaluate step)
