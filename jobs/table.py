@@ -44,7 +44,7 @@ def jobs_table(store, runs_dir: Path | str | None = None, limit: int = 50) -> pd
         etas.append(progress.get("eta_s"))
         latest.append(", ".join(f"{k}={v:.3g}" if isinstance(v, (int, float)) else f"{k}={v}"
                                 for k, v in (progress.get("metrics") or {}).items()))
-        stages.append(progress.get("message") or "")
+        stages.append(progress.get("message") or progress.get("stage_name") or progress.get("stage") or "")
         texts.append(progress_text(progress, status=row.status))
     df["progress"], df["eta_s"], df["latest_metrics"], df["stage"] = fractions, etas, latest, stages
     df["progress_text"] = texts

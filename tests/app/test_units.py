@@ -117,7 +117,7 @@ def test_scatter_marks_multi_labelled_and_hides_ids_in_review():
     assert not any("JS" in "".join(t.text) for t in review.data) and "45" not in "".join(review.data[0].text)
     facets = facet_figure(pts, "CRBBB", ["SB", "AFIB"])
     titles = [a.text for a in facets.layout.annotations]
-    assert "CRBBB + SB (n=1)" in titles and "CRBBB + AFIB (n=0)" in titles
+    assert "CRBBB + SB: n = 1, too few" in titles and "CRBBB + AFIB: n = 0, too few" in titles
 
 
 def test_prevalence_f1_title_says_why_r_is_undefined():
