@@ -31,9 +31,9 @@ def build_workspace(root: Path, n_points: int):
 
 def server_side(store, weights_ids) -> dict:
     from app.figures import scatter_figure
-    from cardio_core import views
+    from cardio_core import queries
     t = time.perf_counter()
-    pts = views.projection_points(store, weights_ids[0], "chapman_test")
+    pts = queries.projection_points(store, weights_ids[0], "chapman_test")
     query_s = time.perf_counter() - t
     t = time.perf_counter()
     fig = scatter_figure(pts, "rhythm")
@@ -146,6 +146,63 @@ def browser_side(url: str, weights_ids, chromium: str, repeats: int, n_points: i
     return out
 
 
+PAGES = {"overview": ("", "CardioScope"), "explore": ("explore", "Explore"), "compare": ("compare", "Compare"),
+         "subclusters": ("subclusters", "Sub-clusters"), "metrics": ("metrics", "Metrics"), "jobs": ("jobs", "Jobs"),
+         "methods": ("methods", "Methods")}
+
+
+def pages_side(big_url: str, tiny_url: str, chromium: str, repeats: int) -> dict:
+    """Every page opened in a new tab of a warm browser, and a box-selection rerun on Explore and on Compare,
+    each on the 50k-point workspace and on the same workspace with 10 points, measured in the same run."""
+    from playwright.sync_api import sync_playwright
+
+    from app.browser_testing import box_select
+
+    def open_page(page, url, title):
+        t = time.perf_counter()
+        page.goto(url)
+        page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+        page.wait_for_function(_idle(), timeout=120_000, polling=20)
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout)",
+                               timeout=120_000, polling=20)
+        return time.perf_counter() - t
+
+    def selection(page, url, title, text):
+        open_page(page, url, title)
+        t = time.perf_counter()
+        box_select(page, page.locator(".js-plotly-plot").first, 0.7, 0.7)
+        page.get_by_text(text).first.wait_for(timeout=120_000)
+        page.wait_for_function(_idle(), timeout=120_000, polling=20)
+        return time.perf_counter() - t
+
+    import re
+    out: dict = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        for name, (path, title) in PAGES.items():
+            for which, base in (("big", big_url), ("tiny", tiny_url)):
+                open_page(ctx.new_page(), f"{base}/{path}", title)    # warms the server's caches and the browser
+                runs = []
+                for _ in range(repeats):
+                    page = ctx.new_page()
+                    runs.append(open_page(page, f"{base}/{path}", title))
+                    page.close()
+                out[(name, which)] = runs
+        for name, path, title, text in (("explore selection", "explore", "Explore", re.compile(r"\d+ selected of")),
+                                        ("compare selection", "compare", "Compare",
+                                         re.compile(r"\d+ records selected"))):
+            for which, base in (("big", big_url), ("tiny", tiny_url)):
+                runs = []
+                for _ in range(repeats):
+                    page = ctx.new_page()
+                    runs.append(selection(page, f"{base}/{path}", title, text))
+                    page.close()
+                out[(name, which)] = runs
+        browser.close()
+    return out
+
+
 def _median(values) -> float:
     return sorted(values)[len(values) // 2] if values else float("nan")
 
@@ -155,7 +212,11 @@ def main(argv=None) -> int:
     parser.add_argument("--points", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--pages", action="store_true",
+                        help="every page and the selection reruns, beside a 10-point workspace (goal: +0.5 s at most)")
     args = parser.parse_args(argv)
+    if args.pages:
+        return main_pages(args)
     from app.browser_testing import RunningApp
 
     with tempfile.TemporaryDirectory(prefix="cardio-bench-app-") as tmp:
@@ -185,6 +246,29 @@ def main(argv=None) -> int:
         load = os.getloadavg()
         print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
               "(timings scale with it)")
+    return 0
+
+
+def main_pages(args) -> int:
+    from app.browser_testing import RunningApp
+    with tempfile.TemporaryDirectory(prefix="cardio-bench-pages-") as tmp:
+        big_root, tiny_root = Path(tmp) / "big", Path(tmp) / "tiny"
+        build_workspace(big_root, args.points)
+        build_workspace(tiny_root, 10)
+        if not Path(args.chromium).exists():
+            print(f"chromium not found at {args.chromium}: browser timings skipped")
+            return 0
+        with RunningApp(big_root) as big, RunningApp(tiny_root) as tiny:
+            out = pages_side(big, tiny, args.chromium, args.repeats)
+    print(f"Every page in a new tab of a warm browser, {args.points:,} points vs 10 points "
+          f"(median of {args.repeats}; goal: the data adds at most 0.5 s):")
+    names = [*PAGES, "explore selection", "compare selection"]
+    for name in names:
+        big, tiny = _median(out[(name, "big")]), _median(out[(name, "tiny")])
+        verdict = "ok" if big - tiny <= 0.5 else "over"
+        print(f"  {name:18s} {big:5.2f} s vs {tiny:5.2f} s: {big - tiny:+.2f} s [{verdict}]")
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     return 0
 
 

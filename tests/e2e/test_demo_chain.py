@@ -220,3 +220,71 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
     assert page.locator(".js-plotly-plot").count() >= 1
     assert_no_exception(page, "explore of the new checkpoint")
     page.screenshot(path=str(ARTIFACTS / "demo-explore-new-checkpoint.png"), full_page=True)
+
+
+# -- the two roles the app was tried in: a cardiologist in a screen-shared review, a researcher -------------------
+def _font_sizes(page, selector: str) -> list[float]:
+    return page.evaluate(f"Array.from(document.querySelectorAll({selector!r})).map(e => parseFloat("
+                         "getComputedStyle(e).fontSize))")
+
+
+def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_lead(page):
+    page.goto(f"{page.app_url}/explore?view=cross_domain&colour=age&review=1")
+    settle(page, "Explore")
+    assert_no_exception(page, "review overlay by age")
+    legend = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot .legendtext')).map(e => e.textContent)")
+    assert any(t.startswith("PTB-XL ") and "-" in t for t in legend), legend          # age bands, not ages
+    assert min(_font_sizes(page, ".js-plotly-plot .legendtext")) >= 18                # legible on a projector
+    page.screenshot(path=str(ARTIFACTS / "review-overlay-age.png"), full_page=True)
+    page.goto(f"{page.app_url}/explore?view=cross_domain&colour=sex&review=1")
+    settle(page, "Explore")
+    legend = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot .legendtext')).map(e => e.textContent)")
+    assert {"PTB-XL F", "PTB-XL M"} & set(legend), legend
+    page.screenshot(path=str(ARTIFACTS / "review-overlay-sex.png"), full_page=True)
+
+    page.goto(f"{page.app_url}/explore?review=1")
+    settle(page, "Explore")
+    box_select(page, page.locator(".js-plotly-plot").first, 0.9, 0.9)
+    summary = page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text=re.compile(r"\d+ selected of"))
+    summary.first.wait_for(timeout=30_000)
+    assert not re.search(r"\bJS\d{5}\b", page.inner_text("body"))                  # no record id in review mode
+    n_charts = page.locator(".js-plotly-plot").count()
+    choose(page, "Record", "record #1")
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length > {n_charts}", timeout=30_000)
+    assert page.get_by_text("Cannot show this record").count() == 0
+    ecg = page.locator(".js-plotly-plot").last
+    ecg.scroll_into_view_if_needed()
+    footer = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
+                           ".querySelectorAll('.annotation-text')[Array.from(document.querySelectorAll("
+                           "'.js-plotly-plot')).pop().querySelectorAll('.annotation-text').length - 1].textContent")
+    assert "10 mm/mV" in footer, footer                                               # raw, in mV, by default
+    grid_px = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
+                            ".querySelector('.cartesianlayer .bg').getBBox().width")
+    assert grid_px / 260.0 >= 5.0, grid_px                                            # >= 5 px per mm (260 mm wide)
+    lead_sizes = page.evaluate("Array.from(Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
+                               ".querySelectorAll('.annotation-text')).map(e => parseFloat(getComputedStyle(e).fontSize))")
+    assert min(lead_sizes) >= 16, lead_sizes
+    assert_no_exception(page, "review 12-lead")
+    ecg.screenshot(path=str(ARTIFACTS / "review-12-lead.png"))
+
+
+def test_researcher_plays_the_epoch_evolution_and_reads_metrics(page):
+    page.goto(f"{page.app_url}/compare")
+    settle(page, "Compare")
+    play = page.locator(".updatemenu-item-text").filter(has_text="Play")
+    play.first.scroll_into_view_if_needed()
+    play.first.click()
+    page.wait_for_timeout(2500)
+    assert_no_exception(page, "compare evolution playing")
+    page.locator(".js-plotly-plot").filter(has=page.locator(".slider-container")).first.screenshot(
+        path=str(ARTIFACTS / "compare-evolution.png"))
+    assert page.get_by_text("Change CI: paired bootstrap").count() >= 1
+    page.goto(f"{page.app_url}/metrics")
+    settle(page, "Metrics")
+    page.get_by_role("tab", name="CMR (ACDC)").click()
+    page.get_by_text(re.compile(r"Chance level is 0\.20")).first.wait_for(timeout=20_000)
+    page.screenshot(path=str(ARTIFACTS / "metrics-cmr.png"), full_page=True)
+    page.get_by_role("tab", name="Thesis side by side").click()
+    page.get_by_text(re.compile(r"Fine-tuned = run ")).first.wait_for(timeout=20_000)
+    assert_no_exception(page, "metrics")
+    page.screenshot(path=str(ARTIFACTS / "metrics-thesis.png"), full_page=True)
