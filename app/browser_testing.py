@@ -104,7 +104,7 @@ def choose(page, label: str, option: str) -> None:
 
 def launch_job(page) -> str:
     """Click the Jobs form's Launch button; the submitted job's id."""
-    page.get_by_role("button", name="Launch").click()
+    page.get_by_role("button", name="Launch", exact=True).click()
     message = page.get_by_text("Submitted ", exact=False).first
     message.wait_for(timeout=30_000)
     return message.inner_text().split()[1].rstrip(";")

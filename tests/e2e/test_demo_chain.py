@@ -78,17 +78,19 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
     assert store.scalar("SELECT kind FROM weights WHERE weights_id = ?", [ecg_base]) == "pretrained"
 
     for wid in [ecg_base] + ecg_ckpts:
-        # Every usable Chapman test and validation record (the validation split feeds the linear probe)
-        # and the PTB-XL display subset.
+        # Every usable Chapman test record, the train records the linear probe is fitted on (all of them up
+        # to PROBE_TRAIN_MAX, a seeded subsample beyond) and the PTB-XL display subset.
+        from cardio_core.analysis.embeddings import PROBE_TRAIN_MAX
         n = dict(store.query("SELECT r.split, count(*) FROM embeddings e JOIN records r USING (dataset_id, record_id) "
                              "WHERE e.weights_id = ? GROUP BY 1", [wid]))
         n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'test' "
                               "AND NOT excluded")
-        n_val = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'val' "
-                             "AND NOT excluded")
+        n_train = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'train' "
+                               "AND NOT excluded")
         n_display = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'ptbxl' AND split = 'display' "
                                  "AND NOT excluded")
-        assert n == {"test": n_test, "val": n_val, "display": n_display} and n_display > 0, (wid, n)
+        assert n == {"test": n_test, "train": min(n_train, PROBE_TRAIN_MAX), "display": n_display} \
+            and n_display > 0, (wid, n)
         views = dict(store.query("SELECT view, aligned_to FROM projections WHERE weights_id = ?", [wid]))
         # each checkpoint's default layouts are independent fits; checkpoints also get the aligned chain
         assert {"chapman_test", "cross_domain"} <= set(views), (wid, views)
@@ -251,9 +253,10 @@ def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_l
     n_charts = page.locator(".js-plotly-plot").count()
     choose(page, "Record", "record #1")
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length > {n_charts}", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(1500)      # the preview's rerun redraws the charts: read them once it has settled
     assert page.get_by_text("Cannot show this record").count() == 0
     ecg = page.locator(".js-plotly-plot").last
-    ecg.scroll_into_view_if_needed()
     footer = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
                            ".querySelectorAll('.annotation-text')[Array.from(document.querySelectorAll("
                            "'.js-plotly-plot')).pop().querySelectorAll('.annotation-text').length - 1].textContent")
