@@ -137,7 +137,7 @@ class EcgFinetuneModule(_FinetuneModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = self.loss(self(x), y)
-        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
 
@@ -155,17 +155,18 @@ class EcgFinetuneModule(_FinetuneModule):
         outputs, self._outputs[stage] = self._outputs[stage], []
         if not outputs:
             return
-        # Under DDP each rank saw its share: the metrics are computed once over the whole set, on every rank.
+        # Under DDP each rank saw its share: the metrics are computed over the whole set, the same on every
+        # rank (sync_dist's mean of equal values changes nothing; it only tells Lightning they are in step).
         logits, targets = _gathered(self, stage, outputs)
-        self.log(f"{stage}/loss", float(self.loss(logits, targets)), prog_bar=stage == "val")
+        self.log(f"{stage}/loss", float(self.loss(logits, targets)), prog_bar=stage == "val", sync_dist=True)
         probs = torch.sigmoid(logits).numpy()
         scores = per_class_scores(targets.numpy().astype(int), probs, self.classes, threshold=self.threshold)
         macro = macro_average(scores)
-        self.log(f"{stage}/macro_f1", macro["f1"], prog_bar=stage == "val")
-        self.log(f"{stage}/macro_precision", macro["precision"])
-        self.log(f"{stage}/macro_recall", macro["recall"])
+        self.log(f"{stage}/macro_f1", macro["f1"], prog_bar=stage == "val", sync_dist=True)
+        self.log(f"{stage}/macro_precision", macro["precision"], sync_dist=True)
+        self.log(f"{stage}/macro_recall", macro["recall"], sync_dist=True)
         for name, f1 in scores["f1"].items():
-            self.log(f"{stage}/f1/{name}", float(f1))
+            self.log(f"{stage}/f1/{name}", float(f1), sync_dist=True)
 
     def on_validation_epoch_end(self):
         self._eval_epoch_end("val")
@@ -194,7 +195,7 @@ class CmrFinetuneModule(_FinetuneModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = nn.functional.cross_entropy(self(x).float(), y)
-        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
 
@@ -207,8 +208,9 @@ class CmrFinetuneModule(_FinetuneModule):
         if not outputs:
             return
         logits, targets = _gathered(self, stage, outputs)
-        self.log(f"{stage}/loss", float(nn.functional.cross_entropy(logits, targets)))
-        self.log(f"{stage}/accuracy", accuracy(targets.numpy(), logits.argmax(1).numpy()), prog_bar=True)
+        self.log(f"{stage}/loss", float(nn.functional.cross_entropy(logits, targets)), sync_dist=True)
+        self.log(f"{stage}/accuracy", accuracy(targets.numpy(), logits.argmax(1).numpy()), prog_bar=True,
+                 sync_dist=True)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
