@@ -31,9 +31,9 @@ def build_workspace(root: Path, n_points: int):
 
 def server_side(store, weights_ids) -> dict:
     from app.figures import scatter_figure
-    from cardio_core import views
+    from cardio_core import queries
     t = time.perf_counter()
-    pts = views.projection_points(store, weights_ids[0], "chapman_test")
+    pts = queries.projection_points(store, weights_ids[0], "chapman_test")
     query_s = time.perf_counter() - t
     t = time.perf_counter()
     fig = scatter_figure(pts, "rhythm")

@@ -8,7 +8,7 @@ lineage), points (projection points, filters, colours), selection, metrics, reco
 from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_tables, metrics, per_class_table,
                                          prevalence_vs_f1, probe_trend, silhouette_comparison, thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
-                                        labels_present, projection_points)
+                                        labels_present, projection_method, projection_points)
 from cardio_core.queries.records import load_record_signal, record_info
 from cardio_core.queries.selection import (deidentify, points_in_box, points_in_polygon, selection_mask,
                                            selection_summary, selection_table)
@@ -19,7 +19,7 @@ __all__ = [
     "PROBE_NAMES", "acdc_folds", "centroid_tables", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend",
     "silhouette_comparison", "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
-    "projection_points",
+    "projection_method", "projection_points",
     "load_record_signal", "record_info",
     "deidentify", "points_in_box", "points_in_polygon", "selection_mask", "selection_summary", "selection_table",
     "available_views", "baseline_for", "list_weights", "run_checkpoints", "weights_with_view",
