@@ -5,6 +5,7 @@ for this file (jobs/slurm_testing.py), fed through sbatch; srun starts the worke
 cannot be installed these tests are skipped, saying which programs are missing. No fake sbatch.
 """
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ def cluster(tmp_path_factory):
         pytest.fail(f"the SLURM cluster did not start: {exc}")
     yield c
     c.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
