@@ -81,7 +81,8 @@ def cmd_status(args, ws: Workspace) -> int:
 
 def register(sub) -> None:
     s = sub.add_parser("setup", help="prepare the workspace: demo data (if no real dataset is configured) + ingest")
-    s.add_argument("--size", default="default", help="demo size: tiny | default")
+    s.add_argument("--size", default="default",
+                   help="demo size: tiny | default | full (Chapman- and PTB-XL-sized: 45,152 + 21,799 records)")
     s.set_defaults(func=cmd_setup)
 
     s = sub.add_parser("status", help="what the workspace holds")

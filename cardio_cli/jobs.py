@@ -32,6 +32,8 @@ def _spec_from_args(args) -> JobSpec:
         data = {"kind": args.kind}
     else:
         raise SpecError("spec", "give a spec file (.json/.toml) or --kind")
+    if getattr(args, "devices", None) is not None:
+        data["devices"] = args.devices
     if args.set:
         data = apply_assignments(data, args.set)
         return JobSpec.from_dict(data, args.spec_file)
@@ -191,8 +193,9 @@ def cmd_daemon(args, ws: Workspace) -> int:
 def cmd_slurm(args, ws: Workspace) -> int:
     from jobs.slurm import submit_slurm
     runner = LocalRunner(ws)
-    job_id, path, slurm_id = submit_slurm(runner, _spec_from_args(args), nodes=args.nodes,
-                                          gpus_per_node=args.gpus_per_node, time=args.time,
+    spec = _spec_from_args(args)
+    gpus = args.gpus_per_node if args.gpus_per_node is not None else (0 if spec.device == "cpu" else spec.devices)
+    job_id, path, slurm_id = submit_slurm(runner, spec, nodes=args.nodes, gpus_per_node=gpus, time=args.time,
                                           partition=args.partition, account=args.account,
                                           cpus_per_task=args.cpus_per_task, submit=not args.no_submit)
     print(job_id)
@@ -220,6 +223,8 @@ def add_jobs_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument("--kind", help="job kind (instead of, or overriding, the file's)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                        help="set a field, params.KEY or overrides.KEY (value parsed as JSON if it can be)")
+        p.add_argument("--devices", type=int, default=None, metavar="N",
+                       help="DDP processes per node: GPUs, or CPU processes with device cpu (default: the spec's, 1)")
 
     def concurrency(p):
         p.add_argument("--max-concurrent", type=int, default=None,
@@ -270,7 +275,8 @@ def add_jobs_parser(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser("slurm", help="write an sbatch script for a multi-node DDP job and submit it")
     spec_args(s)
     s.add_argument("--nodes", type=int, required=True)
-    s.add_argument("--gpus-per-node", type=int, required=True)
+    s.add_argument("--gpus-per-node", type=int, default=None,
+                   help="GPUs per node, one task each (default: --devices, or 0 with device cpu)")
     s.add_argument("--time", required=True, help="time limit, e.g. 12:00:00")
     s.add_argument("--partition", required=True)
     s.add_argument("--account")

@@ -109,3 +109,67 @@ def describe_exit(returncode: int | None, pid: int, state: str) -> str:
     if state == "foreign":
         return f"process died (pid {pid} now belongs to another program)"
     return f"process died (pid {pid} is gone; exit status unknown: no scheduler was watching it)"
+
+
+# -- SLURM: where a job submitted with sbatch stands -------------------------------------------------
+
+# SLURM's job states (squeue %T / sacct State) grouped by what they mean for a CardioScope job.
+SLURM_WAITING = ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED",
+                 "STOPPED", "RESIZING")
+SLURM_RUNNING = ("RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT")
+SLURM_CANCELLED = ("CANCELLED",)
+SLURM_FAILED = ("FAILED", "NODE_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED",
+                "REVOKED", "SPECIAL_EXIT")
+SLURM_DONE = ("COMPLETED",)
+
+
+def slurm_available() -> bool:
+    return shutil.which("squeue") is not None
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def slurm_job_states(slurm_ids: list[str]) -> dict[str, dict[str, str]] | None:
+    """{SLURM job id: {"state", "reason", "exit_code"}} for the ids SLURM still knows; None when SLURM
+    cannot be asked (no squeue, controller down), so a caller never takes "no answer" for "gone".
+
+    `squeue --states=all` knows pending, running and recently finished jobs (for MinJobAge after
+    the end); older ones come from `sacct` where the cluster keeps accounting (slurmdbd).
+    """
+    ids = [str(i) for i in slurm_ids if i]
+    if not ids or not slurm_available():
+        return {} if not ids else None
+    res = _run(["squeue", "--noheader", "--states=all", "--jobs", ",".join(ids), "--format=%i|%T|%r"])
+    if res is None or (res.returncode != 0 and "Invalid job id" not in res.stderr):
+        return None
+    states: dict[str, dict[str, str]] = {}
+    for line in res.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3 and parts[0] in ids:
+            states[parts[0]] = {"state": parts[1].split()[0].rstrip("+"), "reason": parts[2], "exit_code": ""}
+    # exit codes of finished jobs, and the ones squeue has forgotten: scontrol, then sacct
+    for sid in ids:
+        known = states.get(sid)
+        if known is not None and known["state"] in SLURM_WAITING + SLURM_RUNNING:
+            continue
+        res = _run(["scontrol", "--oneliner", "show", "job", sid])
+        if res is not None and res.returncode == 0:
+            fields = dict(f.split("=", 1) for f in res.stdout.split() if "=" in f)
+            states[sid] = {"state": fields.get("JobState", "UNKNOWN"), "reason": fields.get("Reason", ""),
+                           "exit_code": fields.get("ExitCode", "")}
+            continue
+        if shutil.which("sacct"):
+            res = _run(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs", sid,
+                        "--format=JobID,State,ExitCode,Reason"])
+            if res is not None and res.returncode == 0:
+                for line in res.stdout.splitlines():
+                    parts = line.split("|")
+                    if len(parts) >= 3 and parts[0] == sid:
+                        states[sid] = {"state": parts[1].split()[0].rstrip("+"), "exit_code": parts[2],
+                                       "reason": parts[3] if len(parts) > 3 else ""}
+    return states

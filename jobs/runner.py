@@ -39,9 +39,10 @@ from typing import Any
 from cardio_core.config import Workspace
 from cardio_core.errors import CardioError
 from cardio_core.store import Store, StoreBusy
-from cardio_core.vocabulary import FINAL_STATUSES, JOB_STATUSES, RUNNING_STATUSES
+from cardio_core.vocabulary import ACTIVE_STATUSES, FINAL_STATUSES, JOB_STATUSES, RUNNING_STATUSES
 
-from jobs.processes import describe_exit, process_state, signal_group, visible_gpus
+from jobs.processes import (SLURM_CANCELLED, SLURM_DONE, SLURM_FAILED, SLURM_RUNNING, describe_exit, process_state,
+                            signal_group, slurm_job_states, visible_gpus)
 from jobs.progress import log_tail, read_progress
 from jobs.spec import JobSpec
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 # A job with a worker process (or one being started); queued jobs have none yet.
 RUNNING = RUNNING_STATUSES
+ACTIVE = ACTIVE_STATUSES
 FINAL = FINAL_STATUSES
 STATUSES = JOB_STATUSES
 LOG_FILE = "job.log"
@@ -127,6 +129,9 @@ class LocalRunner:
         """The job's row plus its latest progress."""
         row = self._row(job_id)
         row["progress"] = read_progress(self.job_dir(job_id))
+        if row.get("launcher") == "slurm" and row.get("slurm_job_id"):
+            states = slurm_job_states([row["slurm_job_id"]]) or {}
+            row["slurm_state"] = (states.get(str(row["slurm_job_id"])) or {}).get("state")
         return row
 
     def list(self, status: str | None = None, limit: int = 100):
@@ -152,7 +157,48 @@ class LocalRunner:
     # -- scheduler step --------------------------------------------------------------
     def poll(self) -> dict[str, list[str]]:
         """One scheduler step; returns the job ids it found dead and the ones it started."""
-        return {"ended": self._reap(), "started": self._start_queued()}
+        return {"ended": self._reap() + self._sync_slurm(), "started": self._start_queued()}
+
+    def _sync_slurm(self) -> list[str]:
+        """Follow jobs handed to sbatch: SLURM's state (squeue / scontrol / sacct) -> the job's status.
+
+        PENDING stays queued; RUNNING before the worker has claimed the job -> starting (the worker then
+        marks it running); a job that ended without the worker recording it (killed on the node, out of
+        memory, time limit, node failure, scancel from a shell) -> failed or cancelled, with SLURM's words.
+        """
+        rows = self.store.query("SELECT job_id, status, slurm_job_id, log_path FROM jobs WHERE launcher = 'slurm' "
+                                "AND slurm_job_id IS NOT NULL AND list_contains(?, status)",
+                                [list(ACTIVE)])
+        if not rows:
+            return []
+        states = slurm_job_states([r[2] for r in rows])
+        if states is None:
+            return []  # SLURM could not be asked: nothing is concluded
+        ended = []
+        for job_id, status, slurm_id, log_path in rows:
+            info = states.get(str(slurm_id))
+            if info is None:
+                if self._mark_ended(job_id, None, f"SLURM no longer knows job {slurm_id} (ended longer ago than "
+                                    "its MinJobAge and no accounting to ask)", log_path):
+                    ended.append(job_id)
+                continue
+            state = info["state"]
+            if state in SLURM_RUNNING:
+                if status == "queued":
+                    with self.store.write() as con:
+                        con.execute("UPDATE jobs SET status = 'starting', claimed_at_s = ? WHERE job_id = ? "
+                                    "AND status = 'queued'", [time.time(), job_id])
+                continue
+            if state not in SLURM_DONE + SLURM_FAILED + SLURM_CANCELLED:
+                continue  # waiting (PENDING, REQUEUED, ...): still queued
+            exit_code = info.get("exit_code") or ""
+            detail = ", ".join(x for x in (f"exit code {exit_code}" if exit_code else "",
+                                           info.get("reason") if info.get("reason") not in ("", "None") else "") if x)
+            reason = f"SLURM job {slurm_id} {state}" + (f" ({detail})" if detail else "")
+            code = _slurm_exit_status(exit_code)
+            if self._mark_ended(job_id, code, reason, log_path, cancelled=state in SLURM_CANCELLED):
+                ended.append(job_id)
+        return ended
 
     def _reap(self) -> list[str]:
         now = time.time()
@@ -199,7 +245,8 @@ class LocalRunner:
     def _is_active(self, job_id: str) -> bool:
         return self.store.scalar("SELECT status FROM jobs WHERE job_id = ?", [job_id]) in RUNNING
 
-    def _mark_ended(self, job_id: str, returncode: int | None, reason: str, log_path: str | None) -> bool:
+    def _mark_ended(self, job_id: str, returncode: int | None, reason: str, log_path: str | None,
+                    cancelled: bool = False) -> bool:
         progress = read_progress(self.job_dir(job_id)) or {}
         with self.store.write() as con:
             row = con.execute("SELECT status, cancel_requested_at_s FROM jobs WHERE job_id = ?", [job_id]).fetchone()
@@ -208,7 +255,7 @@ class LocalRunner:
             if progress.get("status") in FINAL:
                 # It finished but died before telling the store.
                 status, error = progress["status"], None if progress["status"] != "failed" else reason
-            elif row[1] is not None:
+            elif row[1] is not None or cancelled:
                 status, error = "cancelled", None
             else:
                 last = _last_log_line(log_path)
@@ -230,12 +277,14 @@ class LocalRunner:
             for (gpu,) in active:
                 if gpu in load:
                     load[gpu] += 1
-            queued = con.execute("SELECT job_id, spec->>'device' FROM jobs WHERE launcher = 'local' AND "
-                                 "status = 'queued' ORDER BY created_at, job_id LIMIT ?", [free]).fetchall()
+            queued = con.execute("SELECT job_id, spec->>'device', coalesce(TRY_CAST(spec->>'devices' AS INTEGER), 1) "
+                                 "FROM jobs WHERE launcher = 'local' AND status = 'queued' ORDER BY created_at, job_id "
+                                 "LIMIT ?", [free]).fetchall()
             now = time.time()
-            for job_id, device in queued:
+            for job_id, device, devices in queued:
                 gpu = None
-                if load and device != "cpu":
+                # a DDP job (devices > 1) sees every GPU and Lightning takes the first `devices` of them
+                if load and device != "cpu" and devices == 1:
                     gpu = min(load, key=lambda i: (load[i], i))  # the least busy GPU
                     load[gpu] += 1
                 got = con.execute("UPDATE jobs SET status = 'starting', claimed_at_s = ?, gpu = ?, host = ? "
@@ -350,6 +399,15 @@ class LocalRunner:
         spec = JobSpec.from_json(row["spec"])
         return self.submit(spec, start=start, resume_of=job_id, resume_from=checkpoint,
                            launcher=row.get("launcher") or "local")
+
+
+def _slurm_exit_status(exit_code: str) -> int | None:
+    """SLURM's "code:signal" -> the exit code (128 + signal when a signal ended it)."""
+    code, _, sig = (exit_code or "").partition(":")
+    try:
+        return 128 + int(sig) if sig and int(sig) else int(code)
+    except ValueError:
+        return None
 
 
 def _isna(value: Any) -> bool:

@@ -63,7 +63,11 @@ def render_sbatch(spec: JobSpec, *, job_id: str, workspace: Workspace, nodes: in
     _check("job_id", job_id, isinstance(job_id, str) and bool(_SLURM_NAME.match(job_id)), "a job id")
     if spec.device == "cpu" and gpus_per_node:
         raise SlurmOptionError("gpus_per_node: the spec asks for device 'cpu'; use gpus_per_node=0")
-    tasks_per_node = max(1, gpus_per_node)
+    if gpus_per_node and spec.devices not in (1, gpus_per_node):
+        raise SlurmOptionError(f"devices: the spec asks for {spec.devices} per node but gpus_per_node is "
+                               f"{gpus_per_node}; one task per GPU")
+    # one task (DDP rank) per GPU; on CPU nodes the spec's `devices` CPU processes (gloo)
+    tasks_per_node = gpus_per_node or spec.devices
     root = workspace.root.resolve()
     job_dir = root / "runs" / job_id
     python = python or sys.executable
@@ -95,7 +99,8 @@ def render_sbatch(spec: JobSpec, *, job_id: str, workspace: Workspace, nodes: in
         f"export PYTHONPATH={q(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}",
         "export PYTHONUNBUFFERED=1",
         f"cd {q(str(job_dir))}",
-        f"srun {q(python)} -m jobs.worker {q(job_id)} --workspace {q(str(root))}",
+        # --kill-on-bad-exit: one rank dying ends the others instead of leaving them waiting at a barrier
+        f"srun --kill-on-bad-exit=1 {q(python)} -m jobs.worker {q(job_id)} --workspace {q(str(root))}",
         "",
     ]
     return "\n".join(lines)

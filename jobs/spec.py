@@ -24,6 +24,7 @@ DEVICES = ("cpu", "cuda", "auto")
 MAX_EPOCHS = 10_000
 N_FOLDS = 5
 MAX_SEED = 2**32 - 1
+MAX_DEVICES = 64                      # processes per node under DDP (GPUs, or CPU processes with gloo)
 DEFAULT_CHECKPOINT_EVERY = 10
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -93,6 +94,7 @@ class JobSpec:
     folds: list[int] | None = None      # CMR cross-validation folds to run (None = all five)
     params: dict[str, Any] = field(default_factory=dict)  # free parameters of other kinds
     name: str | None = None             # a label for people; not used by the job
+    devices: int = 1                    # DDP processes per node: GPUs (device cuda/auto) or CPU processes (gloo)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -135,6 +137,7 @@ class JobSpec:
             _check_int("checkpoint_every", self.checkpoint_every, 1, self.epochs)
         _check_choice("device", self.device, DEVICES)
         _check_int("seed", self.seed, 0, MAX_SEED)
+        _check_int("devices", self.devices, 1, MAX_DEVICES)
         if self.folds is not None:
             if self.modality != "cmr":
                 raise SpecError("folds", "only CMR (ACDC) jobs run cross-validation folds")
@@ -171,7 +174,7 @@ class JobSpec:
             if values.get(key) is None:
                 values.pop(key, None)
         # JSON has no integers distinct from floats for some writers: accept 10.0 as 10.
-        for key in ("epochs", "checkpoint_every", "seed"):
+        for key in ("epochs", "checkpoint_every", "seed", "devices"):
             v = values.get(key)
             if isinstance(v, float) and math.isfinite(v) and v.is_integer():
                 values[key] = int(v)

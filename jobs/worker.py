@@ -23,6 +23,7 @@ from typing import Any
 
 from cardio_core.config import Workspace
 from cardio_core.store import Store
+from cardio_core.training.distributed import is_global_zero_process
 from cardio_core.vocabulary import RUNNING_STATUSES
 
 from jobs.progress import ProgressWriter, atomic_write_text
@@ -31,7 +32,7 @@ from jobs.spec import JobSpec
 
 def is_global_zero() -> bool:
     """True unless a DDP launcher says this process is another rank."""
-    return all(int(os.environ.get(v) or 0) == 0 for v in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
+    return is_global_zero_process()
 
 
 class JobContext:
@@ -98,10 +99,12 @@ class JobContext:
 
     # -- helpers for kinds -----------------------------------------------------------
     def trainer_kwargs(self) -> dict[str, Any]:
-        """Lightning Trainer arguments for where this job runs (one local GPU, or DDP under SLURM)."""
+        """Lightning Trainer arguments for where this job runs: the spec's `devices` processes on this machine
+        (Lightning starts the other ranks as copies of this worker), or nodes x tasks under SLURM (srun
+        starts them; the sbatch script sets CARDIO_NUM_NODES / CARDIO_DEVICES_PER_NODE)."""
         accelerator = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}[self.spec.device]
         num_nodes = int(os.environ.get("CARDIO_NUM_NODES") or 1)
-        devices = int(os.environ.get("CARDIO_DEVICES_PER_NODE") or 1)
+        devices = int(os.environ.get("CARDIO_DEVICES_PER_NODE") or getattr(self.spec, "devices", 1) or 1)
         strategy = "ddp" if num_nodes * devices > 1 else "auto"
         return {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy}
 
@@ -152,6 +155,10 @@ def run_job(job_id: str, workspace: Workspace) -> str:
     kind, spec_json, status, resume_from = rows[0]
     job_dir = workspace.runs_dir / job_id
     job_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("SLURM_JOB_ID"):
+        log.info("SLURM job %s step %s task %s of %s on %s", os.environ["SLURM_JOB_ID"],
+                 os.environ.get("SLURM_STEP_ID", "-"), os.environ.get("SLURM_PROCID", "0"),
+                 os.environ.get("SLURM_NTASKS", "1"), socket.gethostname())
     if rank_zero:
         log.info("starting job %s (kind %s) pid %d", job_id, kind, os.getpid())
         if not _claim(store, job_id):

@@ -99,7 +99,8 @@ state.sync(w=wid, view=view, colour=colour, cls=cls, labels=labels,
            fold=fold, sel=state.encode_selection(regions))
 
 st.caption(f"{len(pts):,} of {len(pts_all):,} records shown · ● single-labelled ◆ multi-labelled · "
-           "draw a box or lasso to select (toolbar top right)")
+           "draw a box or lasso to select (toolbar top right) · "
+           f"{queries.projection_method(common.store(), wid, view) or 'no projection stored'}")
 if pts.empty:
     st.warning("No record matches these filters.")
 else:

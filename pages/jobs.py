@@ -130,6 +130,10 @@ with st.form("launch"):
         field_error(errors, "weights")
         device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="job_device")
         field_error(errors, "device")
+        devices = st.number_input("GPUs per job", min_value=1, max_value=64, step=1, key="job_devices",
+                                  help="DDP over this many GPUs of this machine (with device cpu: CPU processes). "
+                                       "On a cluster use `cardio jobs slurm --nodes N --devices 8`.")
+        field_error(errors, "devices")
     with c2:
         epochs = st.number_input("Epochs", min_value=0, max_value=10_000, step=1, key="job_epochs")
         field_error(errors, "epochs")
@@ -186,6 +190,7 @@ if submitted:
                                   f"or choose fewer epochs or the {DEMO_RECIPES[modality]} preset")
     spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,
             "overrides": overrides, "epochs": int(epochs), "checkpoint_every": int(every), "device": device,
+            "devices": int(devices),
             "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
     if kind == "sleep":
         spec.update(recipe=None, overrides={}, params={"seconds": 1.0})

@@ -43,9 +43,37 @@ def configure_numba_cache(cache_dir: str | Path) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
 
 
+# Embeddings are reduced to this many principal components before UMAP (when they have more):
+# UMAP's nearest-neighbour search and spectral start scale with the dimension, and 50 components of
+# a 384-d embedding keep its neighbourhoods. Measured by `bench umap` (time and trustworthiness@15
+# side by side with and without it): 50k x 384 points 4-5x faster, trustworthiness no worse.
+PCA_COMPONENTS = 50
+
+
+def pre_reduction(n_records: int, n_dims: int, pca_components: int | None = PCA_COMPONENTS) -> dict | None:
+    """What fit_umap does to (n_records, n_dims) data before UMAP: {"method": "pca", ...}, or None."""
+    if pca_components is None or n_dims <= pca_components or n_records <= pca_components:
+        return None
+    return {"method": "pca", "n_components": int(pca_components), "input_dims": int(n_dims)}
+
+
+def pca_reduce(X: np.ndarray, n_components: int) -> np.ndarray:
+    """X centred and projected on its first `n_components` principal axes: deterministic (an eigen-
+    decomposition of the covariance in float64, each axis's sign fixed by its largest loading)."""
+    X = np.asarray(X, dtype=np.float64)
+    centred = X - X.mean(0)
+    eigval, eigvec = np.linalg.eigh(centred.T @ centred)
+    axes = eigvec[:, np.argsort(eigval)[::-1][:n_components]]
+    signs = np.sign(axes[np.abs(axes).argmax(0), np.arange(axes.shape[1])])
+    axes = axes * np.where(signs == 0, 1.0, signs)
+    return (centred @ axes).astype(np.float32)
+
+
 def fit_umap(X: np.ndarray, *, n_neighbors: int = 30, min_dist: float = 0.25, seed: int = 42,
-             init: np.ndarray | None = None) -> np.ndarray:
-    """UMAP to 2-D, Euclidean, fixed seed. Returns (n, 2) float32."""
+             init: np.ndarray | None = None, pca_components: int | None = PCA_COMPONENTS) -> np.ndarray:
+    """UMAP to 2-D, Euclidean, fixed seed, after a PCA to `pca_components` dimensions when the data has
+    more (see pre_reduction; None: UMAP on X as it is). Returns (n, 2) float32; the same X and seed
+    give the same layout."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise ValueError(f"X must be (n_records, n_dims), got shape {X.shape}")
@@ -53,6 +81,9 @@ def fit_umap(X: np.ndarray, *, n_neighbors: int = 30, min_dist: float = 0.25, se
     if n < 4:
         raise ValueError(f"UMAP needs at least 4 records, got {n}")
     import umap
+    reduction = pre_reduction(n, X.shape[1], pca_components)
+    if reduction is not None:
+        X = pca_reduce(X, reduction["n_components"])
     n_neighbors = int(min(n_neighbors, n - 1))
     init_arg = "spectral"
     if init is not None:
@@ -149,7 +180,7 @@ def project_weights(store: Store, weights_id: str, view: str, *, modality: str, 
         return None
     layout = project(X, modality=modality, seed=seed)
     pid = projection_id(weights_id, view)
-    _store_layout(store, pid, weights_id, view, keys, layout, modality, seed, None)
+    _store_layout(store, pid, weights_id, view, keys, layout, modality, seed, None, X.shape)
     if chain_after:
         # the previous weights' aligned layout, else (the baseline starting the chain) its default one
         previous = None
@@ -163,14 +194,15 @@ def project_weights(store: Store, weights_id: str, view: str, *, modality: str, 
         if previous is not None:
             aligned = project(X, modality=modality, seed=seed, previous=previous[1])
             _store_layout(store, projection_id(weights_id, aligned_view(view)), weights_id, aligned_view(view), keys,
-                          aligned, modality, seed, previous[0])
+                          aligned, modality, seed, previous[0], X.shape)
     return pid
 
 
 def _store_layout(store: Store, pid: str, weights_id: str, view: str, keys, layout, modality: str, seed: int,
-                  aligned_to: str | None) -> None:
+                  aligned_to: str | None, input_shape: tuple[int, int]) -> None:
     params = dict(UMAP_PARAMS[modality], seed=seed, n_components=2, metric="euclidean",
-                  initialised_from=aligned_to, layout="aligned" if aligned_to else "independent")
+                  initialised_from=aligned_to, layout="aligned" if aligned_to else "independent",
+                  pre_reduction=pre_reduction(*input_shape))
     points = pd.DataFrame({"projection_id": pid, "dataset_id": [k[0] for k in keys],
                            "record_id": [k[1] for k in keys], "x": layout[:, 0].astype(float),
                            "y": layout[:, 1].astype(float)})

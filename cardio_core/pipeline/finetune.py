@@ -3,6 +3,9 @@
 Training only: what happens to a checkpoint next (embeddings, metrics, projections) is the
 caller's `on_checkpoint` hook (see pipeline/workflows.py), so a job composes its steps.
 
+Under DDP every rank runs these functions; rank zero alone registers the run and (through the
+callbacks) writes, registers and hands on each checkpoint while the other ranks wait.
+
 Two files per checkpoint epoch: a CardioScope weights file (epoch_NNNN.pth, the model
 only: what the catalogue, embeddings and the app load) and the Lightning state
 (resume.ckpt: optimiser, schedule, epoch) a resumed job continues from. Both are written
@@ -23,6 +26,7 @@ from cardio_core.data.dataset_view import load_view
 from cardio_core.errors import CardioError, ParameterError
 from cardio_core.pipeline.runs import (CheckpointEvent, build_trainer, current_run_id, read_json, recipe_for,
                                        register_checkpoint, register_run, write_json)
+from cardio_core.training.distributed import is_rank_zero
 
 Hook = Callable[[CheckpointEvent], None]
 
@@ -91,7 +95,8 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     module = make_module(recipe, model, pos_weight=compute_pos_weight(train.Y))
     config = {"recipe_name": recipe_name, "recipe": recipe.to_dict(), "spec": spec.to_dict(),
               "parent_weights_id": parent_id, "load_report": load_report}
-    register_run(store, run_id, ctx.job_id, "ecg", "chapman", recipe_name, config, parent_id)
+    if is_rank_zero(ctx):  # under DDP, rank zero writes the store; the callbacks call on_save there only
+        register_run(store, run_id, ctx.job_id, "ecg", "chapman", recipe_name, config, parent_id)
     ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
     previous = [parent_id]
     if ctx.resume_from:
@@ -156,7 +161,8 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     folds = spec.folds or sorted(set(folds_of_record.tolist()))
     config = {"recipe_name": recipe_name, "recipe": recipe.to_dict(), "spec": spec.to_dict(),
               "parent_weights_id": parent_id, "folds": folds}
-    register_run(store, run_id, ctx.job_id, "cmr", "acdc", recipe_name, config, parent_id)
+    if is_rank_zero(ctx):
+        register_run(store, run_id, ctx.job_id, "cmr", "acdc", recipe_name, config, parent_id)
     run_dir = ctx.workspace.runs_dir / run_id
     done = FoldsDone(run_dir)
     resume_fold = None
@@ -194,5 +200,8 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=False)
         if ctx.should_stop():
             return {"run_id": run_id, "stopped_in_fold": k, "folds": sorted(done.done)}
-        done.add(k)
+        if is_rank_zero(ctx):
+            done.add(k)
+        else:
+            done.done.add(k)
     return {"run_id": run_id, "folds": sorted(done.done), "config": config}

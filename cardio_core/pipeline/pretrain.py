@@ -9,6 +9,7 @@ from cardio_core.catalog import register_weights
 from cardio_core.data.dataset_view import load_view
 from cardio_core.errors import CardioError, ParameterError
 from cardio_core.pipeline.runs import build_trainer, current_run_id
+from cardio_core.training.distributed import is_rank_zero
 
 # What a spec's overrides may change for pre-training, with defaults and allowed ranges.
 MDM_DEFAULTS = {"lr": (1e-3, 1e-7, 1.0), "weight_decay": (0.05, 0.0, 10.0), "mask_ratio": (0.8, 0.05, 0.95),
@@ -62,6 +63,8 @@ def pretrain_ecg(ctx) -> dict:
                 weights_only=False)
     if ctx.should_stop():
         return {"run_id": run_id, "stopped": True}
+    if not is_rank_zero(ctx):
+        return {"run_id": run_id, "rank": "not zero"}  # rank zero saves and registers the encoder
     path = Path(module.save_encoder(run_dir / "mdm_encoder.pth",
                                     meta={"head_trained": False, "pretraining": "mdm", "dataset": spec.dataset,
                                           "epochs": spec.epochs, "run_id": run_id, **opts}))

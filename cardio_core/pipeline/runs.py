@@ -37,6 +37,7 @@ class StepSpec:
     folds: list[int] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    devices: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -155,6 +156,12 @@ def build_trainer(ctx, *, max_epochs: int, callbacks: list):
     cuda = kwargs["accelerator"] in ("gpu", "auto") and torch.cuda.is_available()
     if kwargs["accelerator"] == "auto":
         kwargs["accelerator"] = "gpu" if cuda else "cpu"
+    if kwargs.get("strategy") == "ddp":
+        # NCCL on GPUs, gloo on CPUs; barriers wait while rank zero analyses a checkpoint (see BARRIER_TIMEOUT)
+        from lightning.pytorch.strategies import DDPStrategy
+        from cardio_core.training.distributed import BARRIER_TIMEOUT
+        # find_unused_parameters: the ViT's final `norm` is unused under attention pooling (no gradient)
+        kwargs["strategy"] = DDPStrategy(timeout=BARRIER_TIMEOUT, find_unused_parameters=True)
     return Lg.Trainer(max_epochs=max_epochs, callbacks=callbacks, logger=False, enable_checkpointing=False,
                       enable_model_summary=False, enable_progress_bar=False, default_root_dir=str(ctx.job_dir),
                       precision=training_precision(cuda), deterministic=False, num_sanity_val_steps=0, **kwargs)

@@ -21,6 +21,7 @@ from cardio_core.pipeline.finetune import finetune_cmr, finetune_ecg, parent_wei
 from cardio_core.pipeline.pretrain import pretrain_ecg
 from cardio_core.pipeline.runs import CheckpointEvent, current_run_id, read_json, recipe_for, register_checkpoint, \
     write_json
+from cardio_core.training.distributed import is_rank_zero
 
 
 def _trained(model):
@@ -37,8 +38,9 @@ def finetune(ctx) -> dict:
     recipe_for(ctx.spec, modality)  # a bad preset or override fails before the long baseline analysis
     device = resolve_device(ctx.spec.device)
     parent_id = parent_weights(ctx, modality)
-    ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
-    ensure_analysed(ctx.store, parent_id, device=device)
+    if is_rank_zero(ctx):  # under DDP the other ranks go straight to training and wait for rank zero there
+        ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
+        ensure_analysed(ctx.store, parent_id, device=device)
     if modality == "ecg":
         return finetune_ecg(ctx, parent_id=parent_id, on_checkpoint=ecg_checkpoint_analysis(ctx, device))
     return _finetune_cmr_and_analyse(ctx, parent_id, device)
@@ -74,7 +76,7 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
         write_json(acc_file, accuracy)
 
     out = finetune_cmr(ctx, parent_id=parent_id, on_checkpoint=fold_checkpoint)
-    if ctx.should_stop():
+    if ctx.should_stop() or not is_rank_zero(ctx):
         return out
     config = {"parent_weights_id": parent_id, **{k: v for k, v in out.pop("config", {}).items()}}
     previous = parent_id

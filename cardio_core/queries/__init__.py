@@ -10,7 +10,7 @@ from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoin
                                          prevalence_vs_f1, probe_trend, runs_of, scope_size, silhouette_comparison,
                                          thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
-                                        labels_present, projection_points)
+                                        labels_present, projection_method, projection_points)
 from cardio_core.queries.records import load_record_signal, record_info
 from cardio_core.queries.selection import (MIN_GROUP_FOR_DEMOGRAPHICS, deidentify, demographics_shown,
                                            points_in_box, points_in_polygon, selection_mask, selection_summary,
@@ -24,7 +24,7 @@ __all__ = [
     "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend", "runs_of", "scope_size", "silhouette_comparison",
     "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
-    "projection_points",
+    "projection_method", "projection_points",
     "load_record_signal", "record_info",
     "MIN_GROUP_FOR_DEMOGRAPHICS", "deidentify", "demographics_shown", "points_in_box", "points_in_polygon",
     "selection_mask", "selection_summary", "selection_table",

@@ -46,6 +46,24 @@ def projection_points(store, weights_id: str, view: str, *, aligned: bool = Fals
     return _with_label_columns(df)
 
 
+def projection_method(store, weights_id: str, view: str) -> str:
+    """How the newest projection of `weights_id` for `view` was computed, in words ("" when there is none):
+    'UMAP (n_neighbors 30, min_dist 0.25, seed 42) of the first 50 principal components of the 384-d embeddings'."""
+    check_choice("view", view, VIEWS)
+    raw = store.scalar("SELECT params FROM projections WHERE weights_id = ? AND view = ? "
+                       "ORDER BY created_at DESC, projection_id LIMIT 1", [weights_id, view])
+    if raw is None:
+        return ""
+    import json
+    params = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    text = "UMAP ({})".format(", ".join(f"{k} {params[k]}" for k in ("n_neighbors", "min_dist", "seed") if k in params))
+    reduction = params.get("pre_reduction")
+    if reduction and reduction.get("method") == "pca":
+        return (f"{text} of the first {reduction['n_components']} principal components of the "
+                f"{reduction['input_dims']}-d embeddings")
+    return f"{text} of the embeddings"
+
+
 def _with_label_columns(df: pd.DataFrame) -> pd.DataFrame:
     order = {c: i for i, c in enumerate(CLASSES)}
     classes = [sorted(list(c), key=lambda x: order.get(x, 99)) for c in df.pop("classes")]

@@ -3,6 +3,9 @@
 Module-level classes that take the trainer from their hooks; the job's side (progress
 file, cancel flag, checkpoint registration) comes in through small callables or a
 `reporter` with report_progress(...) and should_stop().
+
+Under DDP every rank runs these hooks: rank zero alone writes the files and calls the job's
+side (registration, analysis), and every rank then waits at a barrier until it is done.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import lightning as L
 import torch
 
 from cardio_core.models.weights import save_checkpoint
+from cardio_core.training.distributed import any_rank, barrier
 
 
 def _is_save_epoch(epoch: int, every: int, max_epochs: int | None) -> bool:
@@ -43,19 +47,23 @@ class PeriodicCheckpoint(L.Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
         meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
-        path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
-        self.saved.append(path)
-        if self.on_save is not None:
-            self.on_save(path, meta)
+        if trainer.is_global_zero:
+            path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
+            self.saved.append(path)
+            if self.on_save is not None:
+                self.on_save(path, meta)
+        barrier(trainer, f"checkpoint epoch {epoch}")
 
 
 def save_trainer_state(trainer: L.Trainer, path: str | Path) -> Path:
     """The full Lightning state (optimiser, schedule, epoch) written to a temporary name, then renamed."""
+    """Every rank calls it (Trainer.save_checkpoint is collective); rank zero writes and renames."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp")
     trainer.save_checkpoint(tmp)
-    os.replace(tmp, path)
+    if trainer.is_global_zero:
+        os.replace(tmp, path)
     return path
 
 
@@ -78,8 +86,9 @@ class ResumeState(L.Callback):
         if not _is_save_epoch(epoch, self.every_n_epochs, trainer.max_epochs):
             return
         path = save_trainer_state(trainer, self.path)
-        if self.on_written is not None:
+        if self.on_written is not None and trainer.is_global_zero:
             self.on_written(path, epoch, trainer.global_step)
+        barrier(trainer, f"resume state epoch {epoch}")
 
 
 class JobProgress(L.Callback):
@@ -93,7 +102,8 @@ class JobProgress(L.Callback):
         self.reporter.report_progress(epoch=trainer.current_epoch, step=trainer.global_step,
                                       total_epochs=self.total_epochs, total_steps=trainer.estimated_stepping_batches,
                                       message=self.label)
-        if self.reporter.should_stop():
+        # every rank stops at the same step (a rank that stopped alone would leave the others waiting)
+        if any_rank(trainer, self.reporter.should_stop()):
             trainer.should_stop = True
 
     def on_validation_epoch_end(self, trainer, pl_module):

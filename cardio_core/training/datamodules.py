@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cardio_core.training.augment import CmrTrainAugment, EcgTrainAugment
+from cardio_core.training.distributed import per_device_batch, world_size
 
 
 def _resolve_augment(augment, train: bool, default: Callable) -> Callable | None:
@@ -102,7 +103,10 @@ class _LoadersMixin:
     num_workers: int
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+        # batch_size is the global batch: under DDP each of the W ranks loads 1/W of it
+        ranks = world_size(getattr(self, "trainer", None))
+        return DataLoader(dataset, batch_size=per_device_batch(self.batch_size, ranks), shuffle=shuffle,
+                          num_workers=self.num_workers,
                           drop_last=False, persistent_workers=self.num_workers > 0,
                           pin_memory=torch.cuda.is_available())
 
@@ -186,6 +190,7 @@ class PretrainDataModule(_LoadersMixin, L.LightningDataModule):
 
     def train_dataloader(self):
         # drop a ragged last batch when there is more than one batch (MDM's batch statistics)
-        return DataLoader(self.train_dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+        batch = per_device_batch(self.batch_size, world_size(getattr(self, "trainer", None)))
+        return DataLoader(self.train_dataset, batch_size=batch, shuffle=True, num_workers=self.num_workers,
                           drop_last=len(self.train_dataset) > self.batch_size,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from cardio_core import labels as cardio_labels
-from cardio_core.metrics.classification import macro_average, per_class_scores
+from cardio_core.metrics.classification import accuracy, macro_average, per_class_scores
 from cardio_core.models.registry import create_model
+from cardio_core.training.distributed import dataset_length, gather_in_order
 from cardio_core.training.optim import WarmupCosineLR, build_optimizer, schedule_steps
 
 TRAIN_LOSS = "train/loss"
@@ -136,15 +137,13 @@ class EcgFinetuneModule(_FinetuneModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = self.loss(self(x), y)
-        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
 
     def _eval_step(self, batch, stage: str):
         x, y = batch
-        logits = self(x)
-        self.log(f"{stage}/loss", self.loss(logits, y), on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
-        self._outputs[stage].append((torch.sigmoid(logits.float()).detach().cpu(), y.detach().cpu()))
+        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -156,15 +155,18 @@ class EcgFinetuneModule(_FinetuneModule):
         outputs, self._outputs[stage] = self._outputs[stage], []
         if not outputs:
             return
-        probs = torch.cat([p for p, _ in outputs]).numpy()
-        targets = torch.cat([t for _, t in outputs]).numpy().astype(int)
-        scores = per_class_scores(targets, probs, self.classes, threshold=self.threshold)
+        # Under DDP each rank saw its share: the metrics are computed over the whole set, the same on every
+        # rank (sync_dist's mean of equal values changes nothing; it only tells Lightning they are in step).
+        logits, targets = _gathered(self, stage, outputs)
+        self.log(f"{stage}/loss", float(self.loss(logits, targets)), prog_bar=stage == "val", sync_dist=True)
+        probs = torch.sigmoid(logits).numpy()
+        scores = per_class_scores(targets.numpy().astype(int), probs, self.classes, threshold=self.threshold)
         macro = macro_average(scores)
-        self.log(f"{stage}/macro_f1", macro["f1"], prog_bar=stage == "val")
-        self.log(f"{stage}/macro_precision", macro["precision"])
-        self.log(f"{stage}/macro_recall", macro["recall"])
+        self.log(f"{stage}/macro_f1", macro["f1"], prog_bar=stage == "val", sync_dist=True)
+        self.log(f"{stage}/macro_precision", macro["precision"], sync_dist=True)
+        self.log(f"{stage}/macro_recall", macro["recall"], sync_dist=True)
         for name, f1 in scores["f1"].items():
-            self.log(f"{stage}/f1/{name}", float(f1))
+            self.log(f"{stage}/f1/{name}", float(f1), sync_dist=True)
 
     def on_validation_epoch_end(self):
         self._eval_epoch_end("val")
@@ -188,26 +190,51 @@ class CmrFinetuneModule(_FinetuneModule):
                                    "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
                                    "linear_probe": linear_probe, "random_init": random_init,
                                    "classes": list(self.classes)})
+        self._outputs: dict[str, list] = {"val": [], "test": []}
 
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = nn.functional.cross_entropy(self(x).float(), y)
-        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
 
     def _eval_step(self, batch, stage: str):
         x, y = batch
-        logits = self(x).float()
-        self.log(f"{stage}/loss", nn.functional.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}/accuracy", (logits.argmax(1) == y).float().mean(), on_epoch=True, prog_bar=True,
-                 batch_size=len(y))
+        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        if not outputs:
+            return
+        logits, targets = _gathered(self, stage, outputs)
+        self.log(f"{stage}/loss", float(nn.functional.cross_entropy(logits, targets)), sync_dist=True)
+        self.log(f"{stage}/accuracy", accuracy(targets.numpy(), logits.argmax(1).numpy()), prog_bar=True,
+                 sync_dist=True)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self):
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._eval_epoch_end("test")
+
+
+def _gathered(module: L.LightningModule, stage: str, outputs: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, targets) of a whole evaluation set: this rank's batches, then every rank's in dataset order."""
+    logits = torch.cat([o for o, _ in outputs])
+    targets = torch.cat([t for _, t in outputs])
+    trainer = module._trainer
+    if trainer is None or getattr(trainer, "world_size", 1) == 1:
+        return logits, targets
+    loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+    total = dataset_length(loaders)
+    return gather_in_order(module, logits, total), gather_in_order(module, targets, total)
 
 
 def make_module(recipe, model: nn.Module, *, pos_weight=None, steps_per_epoch: int | None = None,

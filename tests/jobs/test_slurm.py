@@ -72,9 +72,9 @@ def test_submit_slurm_with_and_without_sbatch(ws, tmp_path, monkeypatch):
 
 
 def test_the_script_runs_the_job_when_srun_starts_it(ws, tmp_path):
-    # A stand-in srun that runs the command as rank 0 on this machine.
+    # A stand-in srun that runs the command as rank 0 on this machine (the real cluster: test_slurm_cluster.py).
     bin_dir = tmp_path / "bin"
-    fake_tool(bin_dir, "srun", 'export SLURM_PROCID=0\nexec "$@"\n')
+    fake_tool(bin_dir, "srun", 'export SLURM_PROCID=0\nwhile [ "${1#--}" != "$1" ]; do shift; done\nexec "$@"\n')
     runner = LocalRunner(ws, max_concurrent=1)
     job_id, path, _ = submit_slurm(runner, {"kind": "sleep", "params": {"seconds": 0.01, "steps": 2}},
                                    nodes=1, gpus_per_node=0, time="10", partition="cpu", submit=False)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cardio_core.analysis.projections import align_procrustes, fit_umap, project
+from cardio_core.analysis.projections import (PCA_COMPONENTS, align_procrustes, fit_umap, pca_reduce, pre_reduction,
+                                              project)
 
 
 def _blobs(n=300, d=16, seed=0):
@@ -87,3 +88,33 @@ def test_default_layout_is_an_independent_fit_and_the_aligned_chain_is_separate(
     assert np.allclose(projection_points(store, "c", "acdc")[["x", "y"]], independent[["x", "y"]])
     assert np.allclose(projection_points(store, "c", "acdc", aligned=True)[["x", "y"]], aligned[["x", "y"]])
     assert len(projection_points(store, "b", "acdc", aligned=True)) == len(ids)
+
+
+def test_pca_reduction_is_deterministic_and_keeps_the_variance():
+    X, _ = _blobs(n=400, d=120)
+    a, b = pca_reduce(X, 50), pca_reduce(X.copy(), 50)
+    assert a.shape == (400, 50) and np.array_equal(a, b)             # bit-identical, signs fixed
+    from sklearn.decomposition import PCA
+    ref = PCA(n_components=50, svd_solver="full").fit_transform(X)
+    np.testing.assert_allclose(np.abs(a), np.abs(ref), atol=1e-3)    # the same components as sklearn's, up to sign
+    # variance along the kept axes, largest first
+    assert np.all(np.diff(a.var(0)) <= 1e-6)
+
+
+def test_pre_reduction_only_when_there_are_more_dimensions():
+    assert pre_reduction(1000, 384) == {"method": "pca", "n_components": PCA_COMPONENTS, "input_dims": 384}
+    assert pre_reduction(1000, 32) is None              # already small
+    assert pre_reduction(40, 384) is None               # fewer records than components
+    assert pre_reduction(1000, 384, None) is None       # asked for none
+
+
+@pytest.mark.slow
+def test_umap_after_pca_is_deterministic_and_separates_clusters():
+    X, y = _blobs(n=300, d=120)
+    a = fit_umap(X, n_neighbors=15, min_dist=0.1, seed=3)
+    b = fit_umap(X.copy(), n_neighbors=15, min_dist=0.1, seed=3)
+    assert np.array_equal(a, b)                          # same input and seed: the same layout, bit for bit
+    c = fit_umap(X, n_neighbors=15, min_dist=0.1, seed=4)
+    assert not np.array_equal(a, c)                      # the seed matters
+    from sklearn.metrics import silhouette_score
+    assert silhouette_score(a, y) > 0.5

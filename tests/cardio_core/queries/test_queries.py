@@ -170,3 +170,16 @@ def test_baseline_for_follows_lineage_and_never_crosses_modality():
     assert queries.baseline_for(w, "run-e1") == "mdm"
     assert queries.baseline_for(w, "cmr-e1") == "random-cmr"   # its parent, not the ECG pretrained weights
     assert queries.baseline_for(w.assign(parent_weights_id=None), "cmr-e1") is None
+
+
+def test_projection_method_says_how_the_layout_was_computed(store):
+    import json
+    assert queries.projection_method(store, BASELINE_ID, "chapman_test").endswith("of the embeddings")
+    params = {"n_neighbors": 30, "min_dist": 0.25, "seed": 42,
+              "pre_reduction": {"method": "pca", "n_components": 50, "input_dims": 384}}
+    with store.write() as con:
+        con.execute("INSERT INTO projections (projection_id, weights_id, view, method, params, aligned_to) "
+                    "VALUES ('pm-test:chapman_test', 'pm-test', 'chapman_test', 'umap', ?, NULL)", [json.dumps(params)])
+    assert queries.projection_method(store, "pm-test", "chapman_test") == (
+        "UMAP (n_neighbors 30, min_dist 0.25, seed 42) of the first 50 principal components of the 384-d embeddings")
+    assert queries.projection_method(store, "pm-test", "cross_domain") == ""
