@@ -260,3 +260,25 @@ def test_job_cards_say_what_a_job_trains(monkeypatch, workspace):
     at = open_page("jobs", monkeypatch, workspace)
     cards = " ".join(c.value for c in at.caption)
     assert re.search(r"demo_ecg · \d+ epochs · from ", cards), cards
+
+
+def test_review_mode_hides_demographics_of_a_tiny_selection_and_enrichment_has_no_inf(monkeypatch, workspace):
+    from cardio_core.queries import projection_points
+    from cardio_core.store import Store
+    pts = projection_points(Store(Path(workspace) / "cardioscope.duckdb"), checkpoint_id(10), "chapman_test")
+    x, y = float(pts["x"].iloc[0]), float(pts["y"].iloc[0])
+    box = f"b:{x - 1e-6},{x + 1e-6},{y - 1e-6},{y + 1e-6}"     # one record
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), review="1", sel=box)
+    assert "**1 selected**" in all_text(at)
+    assert any("Demographics are not shown in review mode for fewer than 5 records" in c.value for c in at.caption)
+    assert not any("Mean age" in d.value.columns for d in at.dataframe)
+    enrichment = next(d.value for d in at.dataframe if "Enrichment" in d.value.columns)
+    assert "inf" not in " ".join(map(str, enrichment["Enrichment"]))
+
+
+def test_subclusters_says_where_to_select_and_metrics_flags_chance(monkeypatch, workspace):
+    at = open_page("subclusters", monkeypatch, workspace)
+    assert any("select with a box or lasso on Explore" in i.value for i in at.info)
+    metrics = open_page("metrics", monkeypatch, workspace, cmr=CMR_BASELINE_ID)
+    assert any("Chance level is 0.20" in c.value for c in metrics.caption)
+    assert any("Fine-tuned = run" in c.value for c in metrics.caption)

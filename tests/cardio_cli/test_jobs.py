@@ -25,7 +25,11 @@ def test_submit_wait_list_show_logs(ws, tmp_path, capsys):
     assert f"{job_id}: succeeded" in out.out
     assert "2/2" in out.err  # the tqdm bar
     assert run(ws, "list") == 0
-    assert job_id in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert job_id in listing
+    # compact columns, the progress in the app's words
+    assert listing.split("\n")[0].split() == ["job_id", "kind", "status", "progress", "created"]
+    assert "100%" in listing
     assert run(ws, "show", job_id) == 0
     shown = capsys.readouterr().out
     assert "succeeded" in shown and '"steps": 2' in shown

@@ -104,3 +104,9 @@ def test_setup_on_an_empty_workspace_ingests_the_demo_datasets_once(small_tiny, 
                        "ORDER BY dataset_id") == rows  # nothing re-ingested
     assert "ingest" not in err  # no progress bars: nothing to do
     assert elapsed < 5, elapsed
+
+
+def test_report_help_names_no_page_that_does_not_exist():
+    from cardio_cli.testing import run_cli
+    rc, out, _ = run_cli("report", "--help")
+    assert rc == 0 and "Runs page" not in out and "cardio status" in out

@@ -183,3 +183,35 @@ def test_projection_method_says_how_the_layout_was_computed(store):
     assert queries.projection_method(store, "pm-test", "chapman_test") == (
         "UMAP (n_neighbors 30, min_dist 0.25, seed 42) of the first 50 principal components of the 384-d embeddings")
     assert queries.projection_method(store, "pm-test", "cross_domain") == ""
+
+
+def test_centroids_relative_to_the_embedding_scale(tmp_path):
+    from cardio_core.analysis.metric_rows import MetricRows
+    from cardio_core.store import Store
+    s = Store(tmp_path / "s.duckdb")
+    for wid, scale in (("a", 2.0), ("b", 8.0)):    # b's whole space is 4x wider
+        rows = MetricRows(wid)
+        rows.add("chapman_test", "embedding_scale", scale)
+        rows.add("chapman_test", "centroid_single", scale * 0.5, label="SR")
+        rows.add("chapman_test", "centroid_multi", scale * 0.75, label="SR")
+        rows.save(s, ["chapman_test"], ["embedding_scale", "centroid_single", "centroid_multi"])
+    table = queries.centroid_tables(s, ["a", "b"])["single_multi"].set_index("weights_id")
+    assert table.loc["b", "centroid_single"] == 4 * table.loc["a", "centroid_single"]     # raw: grows 4x
+    assert table.loc["a", "centroid_single_rel"] == table.loc["b", "centroid_single_rel"] == 0.5   # relative: same
+
+
+def test_weights_names_carry_the_fold_and_the_overview_counts_exclusions_apart(store):
+    from cardio_core.queries.weights import display_name
+    row = pd.Series({"kind": "checkpoint", "epoch": 1, "fold": 3, "run_id": "r", "modality": "cmr", "name": "x"})
+    assert display_name(row.to_frame().T.itertuples().__next__()) == "r · fold 3 · epoch 1"
+    row["fold"] = None
+    assert display_name(row.to_frame().T.itertuples().__next__()) == "r · all folds · epoch 1"
+    datasets = queries.workspace_summary(store)["datasets"]
+    assert {"excluded", "with_warnings", "usable"} <= set(datasets.columns)
+
+
+def test_the_default_run_is_the_newest_that_succeeded(store):
+    runs = queries.runs_overview(store, "ecg")
+    assert queries.default_run(runs) == RUN_ID
+    failed = runs.iloc[:1].assign(run_id="newer-failed", status="failed")
+    assert queries.default_run(pd.concat([failed, runs], ignore_index=True)) == RUN_ID
