@@ -120,6 +120,36 @@ def bookmarks(db_path: str) -> pd.DataFrame:
     return saved_views.list_bookmarks(_store(db_path))
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def identifiers(db_path: str) -> frozenset[str]:
+    return queries.identifiers(_store(db_path))
+
+
+def redact(text) -> str:
+    """Free text from jobs (log tails, errors, stages) as this viewer may see it: de-identified in review mode."""
+    text = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    return queries.redact_text(text, identifiers(db())) if review_mode() else text
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=\"'&^")
+
+
+def escape_markdown(text) -> str:
+    """User text (bookmark titles, notes) shown literally: every Markdown / Streamlit directive character
+    backslash-escaped, so no viewer gets a planted link, image or coloured directive."""
+    text = " ".join(str(text or "").split())
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def bookmark_params(view_params: dict, review: bool) -> dict:
+    """A bookmark's query parameters for a link: never a record id in review mode (whenever it was saved)."""
+    params = {str(k): str(v) for k, v in (view_params or {}).items()}
+    if review:
+        params.pop("rec", None)
+        params["review"] = "1"
+    return params
+
+
 # -- review mode ----------------------------------------------------------------------------------------------
 def review_mode() -> bool:
     return bool(st.session_state.get("review", False))
@@ -269,10 +299,11 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str) ->
                                                      "enrichment": "{:.2f}"}), hide_index=True, height=260)
     with c2:
         demo = summary["demographics"]
-        if review:
-            demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
         st.caption("Selection vs rest")
-        st.dataframe(demo.style.format(precision=2), height=120)
+        if review:
+            st.dataframe(queries.review_demographics(demo), height=120)
+        else:
+            st.dataframe(demo.style.format(precision=2), height=120)
     show_table(queries.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
 
 
@@ -282,10 +313,10 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
 
     ws = workspace()
     info = queries.record_info(store(), dataset_id, record_id)
-    if info is None:
-        st.warning(f"No record {record_id!r} in {dataset_id}.")
-        return
     review = review_mode()
+    if info is None:
+        st.warning(f"No such record in {dataset_id}." if review else f"No record {record_id!r} in {dataset_id}.")
+        return
     name = dataset_id if review else f"{dataset_id} {record_id}"
     roots = [ws.root] + ([info["source_dir"]] if info.get("source_dir") else [])
     if info["modality"] == "cmr":
@@ -298,7 +329,8 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
     try:
         array, fs = queries.load_record_signal(store(), info, which, roots)
     except Exception as exc:  # a bad file must not break the page: say which file and why
-        st.warning(f"Cannot show this record: {exc}")
+        # review mode: the file name carries the record id, so the message is de-identified
+        st.warning(f"Cannot show this record: {redact(exc)}")
         return
     if info["modality"] == "cmr":
         st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))

@@ -180,7 +180,7 @@ def progress_text(row) -> str:
     if row.progress < 1 and eta_text(row.eta_s):
         text += f" · ETA {eta_text(row.eta_s)}"
     stage = str(getattr(row, "stage", "") or "")
-    return text + (f" · {stage[:120]}" if stage else "")
+    return text + (f" · {common.redact(stage)[:120]}" if stage else "")
 
 
 @st.fragment(run_every=3)
@@ -202,7 +202,7 @@ def live_jobs():
                 if row.latest_metrics:
                     st.caption(row.latest_metrics)
                 if row.error and row.status == "failed":
-                    st.caption(f":red[{row.error}]")
+                    st.caption(f":red[{common.escape_markdown(common.redact(row.error))}]")
             with c3:
                 if row.status in ACTIVE_STATUSES:
                     if st.button("Cancel", key=f"cancel-{row.job_id}"):
@@ -220,7 +220,7 @@ def live_jobs():
                     st.page_link(common.PAGES["explore"], label="Explore", query_params={"w": row.last_checkpoint_id})
                     st.page_link(common.PAGES["compare"], label="Compare", query_params={"w": row.last_checkpoint_id})
             with st.expander("Log tail"):
-                st.code(log_tail(row.log_path, roots=[ws.root]) or "(empty)", language=None)
+                st.code(common.redact(log_tail(row.log_path, roots=[ws.root])) or "(empty)", language=None)
 
 
 st.subheader("Jobs")

@@ -9,9 +9,10 @@ from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, centroid_table
                                          prevalence_vs_f1, probe_trend, silhouette_comparison, thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_points)
-from cardio_core.queries.records import load_record_signal, record_info
-from cardio_core.queries.selection import (deidentify, points_in_box, points_in_polygon, selection_mask,
-                                           selection_summary, selection_table)
+from cardio_core.queries.records import identifiers, load_record_signal, record_info, redact_text
+from cardio_core.queries.selection import (MIN_SUMMARY_RECORDS, deidentify, points_in_box, points_in_polygon,
+                                           review_demographics, selection_mask, selection_summary,
+                                           selection_table)
 from cardio_core.queries.weights import available_views, baseline_for, list_weights, run_checkpoints, weights_with_view
 from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
 
@@ -20,8 +21,8 @@ __all__ = [
     "silhouette_comparison", "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_points",
-    "load_record_signal", "record_info",
-    "deidentify", "points_in_box", "points_in_polygon", "selection_mask", "selection_summary", "selection_table",
+    "identifiers", "load_record_signal", "record_info", "redact_text",
+    "MIN_SUMMARY_RECORDS", "deidentify", "review_demographics", "points_in_box", "points_in_polygon", "selection_mask", "selection_summary", "selection_table",
     "available_views", "baseline_for", "list_weights", "run_checkpoints", "weights_with_view",
     "demo_job_active", "next_steps", "workspace_summary",
 ]
