@@ -63,7 +63,11 @@ class Workspace:
     def ensure(self) -> "Workspace":
         for d in (self.root, self.data_dir, self.raw_dir, self.preprocessed_dir,
                   self.weights_dir, self.runs_dir, self.jobs_dir, self.cache_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                if not d.is_dir():  # a read-only workspace that has the folder already is fine
+                    raise
         return self
 
     def resolve_inside(self, path: str | Path) -> Path:
