@@ -45,8 +45,19 @@ def _scheduler(root: str) -> bool:
     return True
 
 
+def read_only() -> bool:
+    """The workspace cannot be written (a read-only mount): pages read, nothing that writes is offered."""
+    return store().read_only
+
+
+READ_ONLY_BANNER = ("This workspace is read-only: the pages show what it holds, and launching, cancelling or "
+                    "resuming jobs and saving bookmarks are turned off.")
+
+
 def ensure_scheduler() -> None:
     # CARDIO_APP_SCHEDULER=0 turns it off (the test suite does: AppTest runs pages in-process).
+    if read_only():
+        return  # a scheduler writes job rows
     if os.environ.get("CARDIO_APP_SCHEDULER", "1") != "0":
         _scheduler(str(workspace().ensure().root))
 

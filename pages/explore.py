@@ -138,8 +138,8 @@ with st.expander("Bookmark this view"):
     with st.form("bookmark"):
         title = st.text_input("Title")
         note = st.text_area("Note")
-        saved = st.form_submit_button("Save bookmark")
-    if saved:
+        saved = st.form_submit_button("Save bookmark", disabled=common.read_only())
+    if saved and not common.read_only():
         params = {k: v for k, v in st.query_params.to_dict().items() if not (review and k == "rec")}
         try:
             bookmarks.save_bookmark(common.store(), title, note, "explore", params,

@@ -116,7 +116,7 @@ with st.form("launch"):
     with st.expander("Advanced"):
         kind = st.selectbox("Job kind", FORM_KINDS, key="job_kind", help=f"sleep: {KINDS['sleep'].summary}.")
         field_error(errors, "kind")
-    submitted = st.form_submit_button("Launch", type="primary")
+    submitted = st.form_submit_button("Launch", type="primary", disabled=common.read_only())
 if unregistered:
     st.caption(f"Not registered yet (run `cardio weights scan`): {', '.join(unregistered)}")
 
@@ -130,7 +130,7 @@ def parse_value(text: str):
     return text
 
 
-if submitted:
+if submitted and not common.read_only():
     problems: dict[str, str] = {}
     overrides = {}
     for row in hp.itertuples():
@@ -205,13 +205,13 @@ def live_jobs():
                     st.caption(f":red[{common.escape_markdown(common.redact(row.error))}]")
             with c3:
                 if row.status in ACTIVE_STATUSES:
-                    if st.button("Cancel", key=f"cancel-{row.job_id}"):
+                    if st.button("Cancel", key=f"cancel-{row.job_id}", disabled=common.read_only()):
                         try:
                             runner_for(str(ws.root)).cancel(row.job_id)
                         except Exception as exc:
                             st.error(str(exc))
                 if row.status in ("failed", "cancelled"):
-                    if st.button("Resume", key=f"resume-{row.job_id}"):
+                    if st.button("Resume", key=f"resume-{row.job_id}", disabled=common.read_only()):
                         try:
                             st.toast(f"Resumed as {runner_for(str(ws.root)).resume(row.job_id)}")
                         except Exception as exc:
