@@ -68,7 +68,7 @@ def _train_subset(train, limit, seed: int):
 
 def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState
+    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
     from cardio_core.training.datamodules import ChapmanDataModule
     from cardio_core.training.modules import compute_pos_weight, make_module
 
@@ -117,8 +117,7 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
     trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
                             callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG")])
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ctx.resume_from) if ctx.resume_from else None,
-                weights_only=False)
+    fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     return {"run_id": run_id, "checkpoints": [str(p) for p in saver.saved]}
 
 
@@ -142,7 +141,7 @@ class FoldsDone:
 def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     """One model per cross-validation fold, trained on the other folds; returns the folds trained."""
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState
+    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
     from cardio_core.training.datamodules import AcdcFoldDataModule
     from cardio_core.training.modules import make_module
 
@@ -190,8 +189,7 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                              on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
         trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
                                 callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}")])
-        ckpt = str(ctx.resume_from) if resume_fold == k else None
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=False)
+        fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from if resume_fold == k else None)
         if ctx.should_stop():
             return {"run_id": run_id, "stopped_in_fold": k, "folds": sorted(done.done)}
         done.add(k)

@@ -59,6 +59,36 @@ def save_trainer_state(trainer: L.Trainer, path: str | Path) -> Path:
     return path
 
 
+# Classes a resume state may contain besides tensors and plain containers (none today: the optimiser,
+# schedule and loop states are dicts of tensors and numbers). Anything else is refused, not unpickled.
+RESUME_SAFE_GLOBALS: list = []
+
+
+def check_resume_state(path: str | Path) -> Path:
+    """Refuse a resume state that needs more than weights-only unpickling (anyone who can write to runs/
+    must not get code execution when someone presses Resume); the Trainer then loads it weights-only too."""
+    from cardio_core.errors import CardioError
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(RESUME_SAFE_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CardioError(f"{path}: resume state not found") from None
+    except Exception as exc:  # UnpicklingError for a disallowed global, anything else for a corrupt file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CardioError(f"{path}: refused as a resume state (it does not load weights-only): {first}") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CardioError(f"{path}: not a Lightning resume state")
+    return path
+
+
+def fit_resuming(trainer: L.Trainer, module, *, datamodule, resume_from) -> None:
+    """trainer.fit, continuing from `resume_from` (checked, then loaded weights-only) when given."""
+    ckpt = str(check_resume_state(resume_from)) if resume_from else None
+    with torch.serialization.safe_globals(RESUME_SAFE_GLOBALS):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+
+
 class ResumeState(L.Callback):
     """Every `every_n_epochs` epochs (and at the last) write the trainer's state to `path`, then call
     `on_written(path, epoch, step)` so the job can make it its resume point.
