@@ -95,7 +95,8 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
     previous = [parent_id]
     if ctx.resume_from:
-        prev = store.query("SELECT weights_id FROM checkpoints WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
+        prev = store.query("SELECT c.weights_id FROM checkpoints c JOIN analysis_complete USING (weights_id) "
+                           "WHERE c.run_id = ? AND c.fold IS NULL ORDER BY c.epoch DESC LIMIT 1", [run_id])
         if prev:
             previous[0] = prev[0][0]
 
@@ -128,7 +129,10 @@ class FoldsDone:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / "folds_done.json"
-        self.done = {int(f) for f in read_json(self.path, [])}
+        try:
+            self.done = {int(f) for f in read_json(self.path, [])}
+        except (CardioError, TypeError, ValueError):
+            self.done = set()  # damaged: the folds are trained again (and the file rewritten whole)
 
     def __contains__(self, fold: int) -> bool:
         return fold in self.done

@@ -14,6 +14,7 @@ from typing import Callable
 import lightning as L
 import torch
 
+from cardio_core import faults
 from cardio_core.models.weights import save_checkpoint
 
 
@@ -44,6 +45,7 @@ class PeriodicCheckpoint(L.Callback):
                    if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
         meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
         path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
+        faults.point("checkpoint_written")
         self.saved.append(path)
         if self.on_save is not None:
             self.on_save(path, meta)
@@ -120,6 +122,7 @@ class JobProgress(L.Callback):
         self.reporter, self.total_epochs, self.label = reporter, total_epochs, label
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        faults.point("train_batch")
         self.reporter.report_progress(epoch=trainer.current_epoch, step=trainer.global_step,
                                       total_epochs=self.total_epochs, total_steps=trainer.estimated_stepping_batches,
                                       message=self.label)
