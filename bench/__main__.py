@@ -1,11 +1,11 @@
-"""Run the benchmarks: `python -m bench [preprocess train embed umap metrics app] [--options]`."""
+"""Run the benchmarks: `python -m bench [preprocess train embed umap metrics app soak] [--options]`."""
 from __future__ import annotations
 
 import importlib
 import sys
 import time
 
-BENCHMARKS = ("preprocess", "train", "embed", "umap", "metrics", "app")
+BENCHMARKS = ("preprocess", "train", "embed", "umap", "metrics", "app", "soak")
 
 
 def main(argv=None) -> int:
