@@ -8,6 +8,7 @@ workspace on first use.
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,9 @@ class Workspace:
                   self.weights_dir, self.runs_dir, self.jobs_dir, self.cache_dir):
             try:
                 d.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                if not d.is_dir():  # a read-only workspace that has the folder already is fine
+            except OSError as exc:
+                # a read-only workspace: folders it lacks stay missing, and the store is opened read-only
+                if not d.is_dir() and exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                     raise
         return self
 

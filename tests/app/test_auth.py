@@ -148,3 +148,31 @@ def test_oidc_needs_every_key_and_an_allow_list(monkeypatch, tmp_path):
 def test_secrets_toml_is_git_ignored():
     out = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", ".streamlit/secrets.toml"])
     assert out.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_real_server_refuses_a_websocket_with_a_foreign_host(ws):
+    """DNS rebinding against the real server: the handshake with a foreign Host is refused, a loopback one not."""
+    import base64
+    import http.client
+    import os
+
+    from app.browser_testing import RunningApp
+
+    def handshake(url, host):
+        port = int(url.rsplit(":", 1)[1])
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        con.putrequest("GET", "/_stcore/stream", skip_host=True)
+        for name, value in (("Host", host), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                            ("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode()),
+                            ("Sec-WebSocket-Version", "13"), ("Origin", f"http://{host}")):
+            con.putheader(name, value)
+        con.endheaders()
+        status = con.getresponse().status
+        con.close()
+        return status
+
+    with RunningApp(ws, log_path=ws / "streamlit-auth.log") as url:
+        port = url.rsplit(":", 1)[1]
+        assert handshake(url, f"localhost:{port}") == 101
+        assert handshake(url, f"attacker.example.com:{port}") != 101

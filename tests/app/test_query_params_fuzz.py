@@ -44,7 +44,7 @@ def test_no_page_raises_on_hostile_query_parameters(page, workspace, monkeypatch
     monkeypatch.setenv("CARDIO_WORKSPACE", str(workspace))
     monkeypatch.delenv("CARDIO_APP_PASSWORD", raising=False)
 
-    @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=10, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(params=query)
     def check(params):
