@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -291,7 +292,7 @@ def gate() -> None:
             password = st.text_input("Password", type="password")
             submitted = st.form_submit_button("Enter")
         if submitted:
-            session_key = st.session_state.setdefault("_auth_session", f"session:{id(st.session_state)}")
+            session_key = st.session_state.setdefault("_auth_session", f"session:{secrets.token_hex(8)}")
             client = getattr(st.context, "ip_address", None) or "local"
             ok, message = attempt_login(password, [session_key, f"address:{client}"])
             if ok:

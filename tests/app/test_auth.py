@@ -176,3 +176,19 @@ def test_the_real_server_refuses_a_websocket_with_a_foreign_host(ws):
         port = url.rsplit(":", 1)[1]
         assert handshake(url, f"localhost:{port}") == 101
         assert handshake(url, f"attacker.example.com:{port}") != 101
+
+
+def test_the_login_form_slows_down_guesses(monkeypatch, ws):
+    monkeypatch.setenv(auth.PASSWORD_ENV, GOOD)
+    monkeypatch.setattr(auth, "THROTTLE", auth.Throttle())
+    at = run_app(monkeypatch, ws)
+    messages = []
+    for _ in range(auth.Throttle.FREE + 2):
+        at.text_input[0].input("wrong guess")
+        at.button[0].click().run()
+        messages.append(at.error[0].value)
+    assert messages[:auth.Throttle.FREE] == ["Wrong password."] * auth.Throttle.FREE
+    assert all("Too many wrong passwords" in m for m in messages[auth.Throttle.FREE:])
+    at.text_input[0].input(GOOD)
+    at.button[0].click().run()
+    assert not at.get("metric")  # even the right password waits out the delay
