@@ -31,7 +31,7 @@ def _writer(db: str, worker: int, seconds: float, seed: int, out: mp.Queue, star
     from cardio_core.analysis.metric_rows import store_classification
     from cardio_core.pipeline.runs import register_checkpoint
     from cardio_core.store import Store, StoreBusy
-    store = Store(db, lock_timeout=30)
+    store = Store(db)  # a job's store: the default lock timeout (60 s)
     rng = np.random.default_rng(seed + worker)
     job = f"soak-job-{worker}"
     store.execute("INSERT INTO jobs (job_id, kind, spec, status) VALUES (?, 'finetune', '{}', 'running')", [job])
@@ -101,7 +101,7 @@ def soak(seconds: float = 180, writers: int = 3, readers: int = 2, outside_hold:
     from app.testing import fill_store
     root = Path(root or tempfile.mkdtemp(prefix="cardio-soak-"))
     store = fill_store(root, n_chapman=300, n_ptbxl=80, n_acdc=50, seed=seed)
-    store.lock_timeout = 30
+    store.lock_timeout = 20.0  # the app's (app/common.py)
     db = str(store.db_path)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -148,7 +148,7 @@ def soak(seconds: float = 180, writers: int = 3, readers: int = 2, outside_hold:
             "read_p95_ms": round(float(np.nanpercentile(lat, 95)) * 1e3, 1),
             "read_max_ms": round(float(np.nanmax(lat)) * 1e3, 1),
             "unhandled_errors": len(errors), "unhandled_lock_errors": len(lock_errors),
-            "store_busy_timeouts": sum(r["busy"] for r in wr) + stats["busy"],
+            "store_busy_timeouts_jobs": sum(r["busy"] for r in wr), "store_busy_timeouts_pages": stats["busy"],
             "outside_conflicts_waited": sum(r["conflicts_waited"] for r in wr) + store.lock_conflicts_retried,
             **outside, "first_errors": errors[:3]}
 

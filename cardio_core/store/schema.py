@@ -206,7 +206,8 @@ CREATE TABLE reports (
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """),
-    (4, "completeness marks: analysed weights and completed runs", """
+    # 5, not 4: issue 10 (merged on main in parallel) takes 4.
+    (5, "completeness marks: analysed weights and completed runs", """
 CREATE TABLE analysis_complete (
     weights_id      TEXT PRIMARY KEY,      -- written last by an analysis pass: embeddings, metrics, every view
     views           JSON,                  -- the views it projected
