@@ -308,7 +308,8 @@ def gate() -> None:
             st.title("CardioScope")
             st.button("Log in", on_click=st.login)
             st.stop()
-        if not user_allowed(st.user.get("email"), allowed_users()):
+        # an address the identity provider says is unverified is not the account it names
+        if st.user.get("email_verified") is False or not user_allowed(st.user.get("email"), allowed_users()):
             st.error("This account is not on the app's allow-list.")
             st.button("Log out", on_click=st.logout)
             st.stop()
