@@ -46,8 +46,19 @@ def _scheduler(root: str) -> bool:
     return True
 
 
+def read_only() -> bool:
+    """The workspace cannot be written (a read-only mount): pages read, nothing that writes is offered."""
+    return store().read_only
+
+
+READ_ONLY_BANNER = ("This workspace is read-only: the pages show what it holds, and launching, cancelling or "
+                    "resuming jobs and saving bookmarks are turned off.")
+
+
 def ensure_scheduler() -> None:
     # CARDIO_APP_SCHEDULER=0 turns it off (the test suite does: AppTest runs pages in-process).
+    if read_only():
+        return  # a scheduler writes job rows
     if os.environ.get("CARDIO_APP_SCHEDULER", "1") != "0":
         _scheduler(str(workspace().ensure().root))
 
@@ -163,6 +174,36 @@ def thesis(db_path: str, baseline_id: str | None, finetuned_id: str | None) -> p
 @st.cache_data(ttl=5, show_spinner=False)
 def bookmarks(db_path: str) -> pd.DataFrame:
     return saved_views.list_bookmarks(_store(db_path))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def identifiers(db_path: str) -> frozenset[str]:
+    return queries.identifiers(_store(db_path))
+
+
+def redact(text) -> str:
+    """Free text from jobs (log tails, errors, stages) as this viewer may see it: de-identified in review mode."""
+    text = "" if text is None or (isinstance(text, float) and text != text) else str(text)
+    return queries.redact_text(text, identifiers(db())) if review_mode() else text
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=\"'&^")
+
+
+def escape_markdown(text) -> str:
+    """User text (bookmark titles, notes) shown literally: every Markdown / Streamlit directive character
+    backslash-escaped, so no viewer gets a planted link, image or coloured directive."""
+    text = " ".join(str(text or "").split())
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def bookmark_params(view_params: dict, review: bool) -> dict:
+    """A bookmark's query parameters for a link: never a record id in review mode (whenever it was saved)."""
+    params = {str(k): str(v) for k, v in (view_params or {}).items()}
+    if review:
+        params.pop("rec", None)
+        params["review"] = "1"
+    return params
 
 
 # -- review mode ----------------------------------------------------------------------------------------------
@@ -393,13 +434,13 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str, hi
         st.dataframe(for_display(labels, digits=None), hide_index=True, height=260, width="stretch")
     with c2:
         st.caption("Selection vs rest")
-        if review and not queries.demographics_shown(n_selected):
+        if review and n_selected < queries.MIN_SUMMARY_RECORDS:
             st.caption(f"Demographics are not shown in review mode for fewer than "
-                       f"{queries.MIN_GROUP_FOR_DEMOGRAPHICS} records.")
+                       f"{queries.MIN_SUMMARY_RECORDS} records.")
         else:
             demo = summary["demographics"]
             if review:
-                demo = demo.drop(columns=["age_sd"]).round({"age_mean": 0})
+                demo = queries.review_demographics(demo)
             st.dataframe(for_display(demo.reset_index(names=""), digits=2), hide_index=True, height=120,
                          width="stretch")
     show_table(queries.selection_table(pts, mask), "selection", key=f"sel-{key}", review=review, height=260)
@@ -411,10 +452,10 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
 
     ws = workspace()
     info = queries.record_info(store(), dataset_id, record_id)
-    if info is None:
-        st.warning(f"No record {record_id!r} in {dataset_id}.")
-        return
     review = review_mode()
+    if info is None:
+        st.warning(f"No such record in {dataset_id}." if review else f"No record {record_id!r} in {dataset_id}.")
+        return
     name = dataset_id if review else f"{dataset_id} {record_id}"
     roots = [ws.root] + ([info["source_dir"]] if info.get("source_dir") else [])
     if info["modality"] == "cmr":
@@ -428,7 +469,8 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
     try:
         array, fs = queries.load_record_signal(store(), info, which, roots)
     except Exception as exc:  # a bad file must not break the page: say which file and why
-        st.warning(f"Cannot show this record: {exc}")
+        # review mode: the file name carries the record id, so the message is de-identified
+        st.warning(f"Cannot show this record: {redact(exc)}")
         return
     if info["modality"] == "cmr":
         st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))

@@ -15,11 +15,18 @@ if str(REPO) not in sys.path:  # `streamlit run app/main.py` puts only app/ on t
 import streamlit as st  # noqa: E402
 
 from app import auth, common  # noqa: E402
+from cardio_core.errors import CardioError  # noqa: E402
 
 # No page icons: a material-symbol icon becomes the favicon, which the browser fetches from the internet.
 st.set_page_config(page_title="CardioScope", layout="wide")
 auth.gate()
-common.ensure_scheduler()
+try:
+    common.ensure_scheduler()
+except CardioError as exc:  # e.g. a read-only workspace without a store: say so instead of a traceback
+    st.error(str(exc))
+    st.stop()
+if common.read_only():
+    st.warning(common.READ_ONLY_BANNER, icon=":material/lock:")
 
 PAGE_DIR = REPO / "pages"
 pages = {

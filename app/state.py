@@ -8,9 +8,12 @@ recomputed over the full set when the link is opened, and the URL carries no ide
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 MAX_LASSO_VERTICES = 200
+MAX_REGIONS = 20                 # a link with more regions than this is refused
+MAX_SELECTION_CHARS = 40_000     # ... and so is a selection text longer than this (checked before parsing)
 
 
 def _fmt(v: float) -> str:
@@ -32,14 +35,32 @@ def encode_selection(selection: dict | None) -> str:
 
 
 def decode_selection(text: str | None) -> dict:
-    """Inverse of encode_selection; raises ValueError naming the bad region."""
+    """Inverse of encode_selection; raises ValueError naming the bad region.
+
+    Hostile links are bounded: at most MAX_REGIONS regions and MAX_SELECTION_CHARS characters,
+    finite numbers only, and a lasso is thinned to at most MAX_LASSO_VERTICES vertices, so a
+    huge lasso costs nothing on every rerun.
+    """
     out: dict[str, list] = {"box": [], "lasso": []}
-    for part in filter(None, (text or "").split(";")):
+    text = text or ""
+    if len(text) > MAX_SELECTION_CHARS:
+        raise ValueError(f"selection of {len(text)} characters: longer than {MAX_SELECTION_CHARS}")
+    parts = [p for p in text.split(";") if p]
+    if len(parts) > MAX_REGIONS:
+        raise ValueError(f"selection of {len(parts)} regions: more than {MAX_REGIONS}")
+    for part in parts:
         kind, _, numbers = part.partition(":")
+        shown = part if len(part) <= 40 else part[:37] + "..."
         try:
             values = [float(v) for v in numbers.split(",")]
         except ValueError:
-            raise ValueError(f"selection region {part!r}: not a list of numbers") from None
+            raise ValueError(f"selection region {shown!r}: not a list of numbers") from None
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"selection region {shown!r}: numbers must be finite")
+        if kind == "l" and len(values) % 2 == 0 and len(values) // 2 > MAX_LASSO_VERTICES:
+            step = -(-(len(values) // 2) // MAX_LASSO_VERTICES)
+            values = [v for i in range(0, len(values), 2 * step) for v in values[i:i + 2]]
+        part = shown
         if kind == "b" and len(values) == 4:
             out["box"].append({"x": values[:2], "y": values[2:]})
         elif kind == "l" and len(values) >= 6 and len(values) % 2 == 0:

@@ -32,11 +32,28 @@ def checkpoint_id(epoch: int) -> str:
     return f"{RUN_ID}-e{epoch:03d}"
 
 
-def _records(rng, dataset_id, n, split_probs, start=1):
+MARKER_AGE_START = {"chapman": 20.0, "ptbxl": 20.05, "acdc": 20.09}
+
+
+def marker_ids(dataset_id: str, n: int) -> list[str]:
+    """Record ids that are unique markers (no one is part of another, none occurs in any other text)."""
+    return {"chapman": [f"MKC{i:04d}Z" for i in range(n)],
+            "ptbxl": [f"97{i:06d}3" for i in range(n)],   # PTB-XL ids are numbers
+            "acdc": [f"MKA{i:04d}Z" for i in range(n)]}[dataset_id]
+
+
+def marker_ages(dataset_id: str, n: int) -> np.ndarray:
+    """Exact ages that are unique markers at 4 decimals (20.0013, 20.1383, ...; datasets offset)."""
+    return np.round(MARKER_AGE_START[dataset_id] + 0.0013 + 0.137 * np.arange(n), 4)
+
+
+def _records(rng, dataset_id, n, split_probs, start=1, markers=False):
     ids = {"chapman": [f"JS{start + i:05d}" for i in range(n)],
            "ptbxl": [str(start + i) for i in range(n)],
            "acdc": [f"patient{start + i:03d}" for i in range(n)]}[dataset_id]
     age = np.clip(rng.normal(60, 15, n), 18, 95).round()
+    if markers:
+        ids, age = marker_ids(dataset_id, n), marker_ages(dataset_id, n)
     height = rng.normal(170, 10, n).round(1)
     weight = rng.normal(75, 14, n).round(1)
     bmi = (weight / (height / 100) ** 2).round(1)
@@ -75,17 +92,20 @@ def _points(rng, labels, record_ids, spread):
 
 def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptbxl: int = 80, n_acdc: int = 50,
                epochs: tuple[int, ...] = (5, 10), seed: int = 0, with_jobs: bool = True,
-               with_arrays: bool = True) -> Store:
-    """Fill the workspace's store with a synthetic but schema-exact workspace; returns the Store."""
+               with_arrays: bool = True, markers: bool = False) -> Store:
+    """Fill the workspace's store with a synthetic but schema-exact workspace; returns the Store.
+
+    markers=True: every record id and every exact age is a unique marker (marker_ids, marker_ages), and the
+    jobs' logs and errors name records and their files, for the review-mode leak test."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
     ws = ws.ensure()
     store = Store(ws.db_path)
     rng = np.random.default_rng(seed)
 
-    chap = _records(rng, "chapman", n_chapman, {"train": 0.7, "val": 0.15, "test": 0.15})
+    chap = _records(rng, "chapman", n_chapman, {"train": 0.7, "val": 0.15, "test": 0.15}, markers=markers)
     chap.loc[chap.index[: max(1, n_chapman // 4)], "split"] = "test"  # enough test records to look at
-    ptb = _records(rng, "ptbxl", n_ptbxl, {"display": 0.5, "pool": 0.5})
-    acdc = _records(rng, "acdc", n_acdc, {"cv": 1.0})
+    ptb = _records(rng, "ptbxl", n_ptbxl, {"display": 0.5, "pool": 0.5}, markers=markers)
+    acdc = _records(rng, "acdc", n_acdc, {"cv": 1.0}, markers=markers)
     chap_labels, ptb_labels = _ecg_labels(rng, chap), _ecg_labels(rng, ptb)
     ptb_labels = ptb_labels[ptb_labels["class"].isin(RHYTHM_LABELS)]  # PTB-XL maps rhythm only
     acdc_labels = pd.DataFrame({"record_id": acdc["record_id"], "class": [ACDC_GROUPS[i % 5] for i in range(n_acdc)]})
@@ -135,7 +155,7 @@ def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptb
     write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, epochs=epochs, seed=seed)
     _write_metrics(store, rng, epochs)
     if with_jobs:
-        _write_jobs(store, ws)
+        _write_jobs(store, ws, records if markers else None)
     if with_arrays:
         _write_arrays(store, ws, rng, records)
     return store
@@ -235,7 +255,7 @@ def _write_metrics(store, rng, epochs):
         con.unregister("_m")
 
 
-def _write_jobs(store, ws):
+def _write_jobs(store, ws, named_records=None):
     now = pd.Timestamp.now()
     jobs = [
         (JOB_DONE_ID, "succeeded", now - pd.Timedelta("2h"), now - pd.Timedelta("1h"), None),
@@ -252,7 +272,13 @@ def _write_jobs(store, ws):
             run_dir = ws.runs_dir / job_id
             run_dir.mkdir(parents=True, exist_ok=True)
             log = run_dir / "log.txt"
-            log.write_text("".join(f"epoch {e}: train_loss={1 / (e + 1):.3f}\n" for e in range(6)))
+            text = "".join(f"epoch {e}: train_loss={1 / (e + 1):.3f}\n" for e in range(6))
+            if named_records is not None:  # a log and an error that name records and their files
+                for r in named_records.head(3).itertuples():
+                    text += f"problem reading {r.source_path}: record {r.record_id} (patient {r.patient_id})\n"
+                first = named_records.iloc[0]
+                error = error and f"{error}; last record {first['record_id']} at {first['source_path']}"
+            log.write_text(text)
             spec = {"kind": "finetune", "modality": "ecg", "dataset": "chapman", "recipe": "demo_ecg",
                     "weights": BASELINE_ID, "epochs": 10, "checkpoint_every": 5, "device": "cpu", "seed": 0,
                     "overrides": {}, "params": {}, "folds": None, "name": None}
@@ -265,7 +291,8 @@ def _write_jobs(store, ws):
             if status == "running":
                 (run_dir / "progress.json").write_text(json.dumps(
                     {"epoch": 4, "epochs": 10, "step": 400, "total_steps": 1000, "fraction": 0.4, "eta_s": 540,
-                     "stage": "train", "metrics": {"train_loss": 0.21, "val_macro_f1": 0.41}}))
+                     "stage": "train" if named_records is None else
+                     f"embedding {named_records.iloc[1]['record_id']}", "metrics": {"train_loss": 0.21, "val_macro_f1": 0.41}}))
 
 
 def _write_arrays(store, ws, rng, records):

@@ -1,11 +1,11 @@
-"""Run the benchmarks: `python -m bench [preprocess train embed umap metrics app scale] [--options]`."""
+"""Run the benchmarks: `python -m bench [preprocess train embed umap metrics app scale soak] [--options]`."""
 from __future__ import annotations
 
 import importlib
 import sys
 import time
 
-BENCHMARKS = ("preprocess", "train", "embed", "umap", "metrics", "app", "scale")
+BENCHMARKS = ("preprocess", "train", "embed", "umap", "metrics", "app", "scale", "soak")
 
 
 def main(argv=None) -> int:

@@ -79,7 +79,21 @@ def cmd_status(args, ws: Workspace) -> int:
     return 0
 
 
+def cmd_store_snapshot(args, ws: Workspace) -> int:
+    from cardio_core.store import Store
+    out = Store(ws.db_path).snapshot(Path(args.out).expanduser())
+    print(f"{out}: a consistent copy of the store; open it with `duckdb {out} -readonly` "
+          "(it blocks nothing while the app and jobs run)")
+    return 0
+
+
 def register(sub) -> None:
+    s = sub.add_parser("store", help="the store: a snapshot copy to read with duckdb while the app runs")
+    store_sub = s.add_subparsers(dest="store_command", required=True)
+    t = store_sub.add_parser("snapshot", help="copy the store consistently (under the readers' lock) to OUT")
+    t.add_argument("out", help="the copy's file, e.g. /tmp/cardio-snapshot.duckdb")
+    t.set_defaults(func=cmd_store_snapshot)
+
     s = sub.add_parser("setup", help="prepare the workspace: demo data (if no real dataset is configured) + ingest")
     s.add_argument("--size", default="default",
                    help="demo size: tiny | default | full (Chapman- and PTB-XL-sized: 45,152 + 21,799 records)")

@@ -69,11 +69,28 @@ def get_weights(store: Store, weights_id: str) -> dict:
     return row
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(folder.resolve())
+    except OSError:  # a dangling link, a loop
+        return False
+
+
 def weights_files(ws: Workspace) -> list[Path]:
-    """The files in <workspace>/weights/ that the catalogue would try to register."""
+    """The files in <workspace>/weights/ that the catalogue would try to register: regular files, and links
+    only where they resolve inside weights/ (a link to elsewhere is refused: see outside_links)."""
     if not ws.weights_dir.is_dir():
         return []
-    return sorted(p for p in ws.weights_dir.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return sorted(p for p in ws.weights_dir.iterdir()
+                  if p.suffix in WEIGHT_SUFFIXES and p.is_file() and _inside(p, ws.weights_dir))
+
+
+def outside_links(ws: Workspace) -> list[Path]:
+    """Entries of weights/ with a weights suffix that are links resolving outside weights/ (or nowhere)."""
+    if not ws.weights_dir.is_dir():
+        return []
+    return sorted(p for p in ws.weights_dir.iterdir()
+                  if p.suffix in WEIGHT_SUFFIXES and p.is_symlink() and not _inside(p, ws.weights_dir))
 
 
 def open_weights(store: Store, weights_id: str, *, seed: int = 0):
@@ -136,6 +153,10 @@ def scan_weights_dir(store: Store, ws: Workspace) -> list[str]:
     ws.weights_dir.mkdir(parents=True, exist_ok=True)
     known = {r[0]: r[1] for r in store.query("SELECT path, sha256 FROM weights WHERE path IS NOT NULL")}
     registered = []
+    seen_problems = {r[0] for r in store.query("SELECT file FROM problems WHERE stage = 'weights'")}
+    for link in outside_links(ws):
+        if str(link) not in seen_problems:
+            store.record_problem(str(link), "a link that resolves outside weights/; refused", "weights")
     for path in weights_files(ws):
         digest = sha256_file(path)
         if known.get(str(path)) == digest:

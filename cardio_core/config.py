@@ -8,6 +8,7 @@ workspace on first use.
 """
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,12 @@ class Workspace:
     def ensure(self) -> "Workspace":
         for d in (self.root, self.data_dir, self.raw_dir, self.preprocessed_dir,
                   self.weights_dir, self.runs_dir, self.jobs_dir, self.cache_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                # a read-only workspace: folders it lacks stay missing, and the store is opened read-only
+                if not d.is_dir() and exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise
         return self
 
     def resolve_inside(self, path: str | Path) -> Path:

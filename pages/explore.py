@@ -1,4 +1,5 @@
 """Explore: one projection as a WebGL scatter, coloured and filtered; select, summarise, preview records."""
+import numpy as np
 import streamlit as st
 
 from app import common, state
@@ -61,15 +62,21 @@ with st.expander("Filters", expanded=False):
     labels = f1.multiselect("Labels (any of)", present, key="ex_labels")
     ages = pts_all["age"].dropna()
     age_bounds = (float(ages.min()), float(ages.max())) if len(ages) else (0.0, 100.0)
+    age_step = 10.0 if review else 1.0
+    if review:  # the exact youngest and oldest ages would show in the slider: snap to decades
+        age_bounds = (float(np.floor(age_bounds[0] / 10) * 10), float(np.floor(age_bounds[1] / 10) * 10 + 10))
     if age_bounds[0] == age_bounds[1]:
         age_bounds = (age_bounds[0], age_bounds[0] + 1)
     state.init_widget("ex_age", "age", age_bounds, parse=lambda v: state.decode_range(v, age_bounds))
+    if review:  # a value from a link or from before review mode: onto the decade grid too
+        lo, hi = st.session_state["ex_age"]
+        st.session_state["ex_age"] = (float(np.floor(lo / 10) * 10), float(np.ceil(hi / 10) * 10))
     previous = st.session_state.get("ex_age_bounds")
     if previous is not None and tuple(st.session_state.get("ex_age", ())) == tuple(previous):
         st.session_state["ex_age"] = age_bounds  # no age filter before: still none on the new view
     st.session_state["ex_age_bounds"] = age_bounds
     state.keep_valid("ex_age", bounds=age_bounds)
-    age_range = f2.slider("Age range", age_bounds[0], age_bounds[1], key="ex_age", step=1.0,
+    age_range = f2.slider("Age range", age_bounds[0], age_bounds[1], key="ex_age", step=age_step,
                           help="In review mode pick wide ranges: exact ages are not shown.")
     state.init_widget("ex_sex", "sex", [], parse=lambda v: state.decode_list(v, ["M", "F"]))
     sexes = f3.multiselect("Sex", ["M", "F"], key="ex_sex")
@@ -145,8 +152,8 @@ with st.expander("Bookmark this view"):
     with st.form("bookmark"):
         title = st.text_input("Title")
         note = st.text_area("Note")
-        saved = st.form_submit_button("Save bookmark")
-    if saved:
+        saved = st.form_submit_button("Save bookmark", disabled=common.read_only())
+    if saved and not common.read_only():
         params = {k: v for k, v in st.query_params.to_dict().items() if not (review and k == "rec")}
         try:
             bookmarks.save_bookmark(common.store(), title, note, "explore", params,

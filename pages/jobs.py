@@ -154,7 +154,7 @@ with st.form("launch"):
     with st.expander("Advanced"):
         kind = st.selectbox("Job kind", FORM_KINDS, key="job_kind", help=f"sleep: {KINDS['sleep'].summary}.")
         field_error(errors, "kind")
-    submitted = st.form_submit_button("Launch", type="primary")
+    submitted = st.form_submit_button("Launch", type="primary", disabled=common.read_only())
 if unregistered:
     st.caption(f"Not registered yet (run `cardio weights scan`): {', '.join(unregistered)}")
 
@@ -168,7 +168,7 @@ def parse_value(text: str):
     return text
 
 
-if submitted:
+if submitted and not common.read_only():
     problems: dict[str, str] = {}
     overrides = {}
     for row in hp.itertuples():
@@ -225,7 +225,7 @@ def progress_text(row) -> str:
     if row.progress < 1 and eta_text(row.eta_s):
         text += f" · ETA {eta_text(row.eta_s)}"
     stage = str(getattr(row, "stage", "") or "")
-    return text + (f" · {stage[:120]}" if stage else "")
+    return text + (f" · {common.redact(stage)[:120]}" if stage else "")
 
 
 @st.fragment(run_every=3)
@@ -249,16 +249,16 @@ def live_jobs():
                 if row.latest_metrics:
                     st.caption(row.latest_metrics)
                 if row.error and row.status == "failed":
-                    st.caption(f":red[{row.error}]")
+                    st.caption(f":red[{common.escape_markdown(common.redact(row.error))}]")
             with c3:
                 if row.status in ACTIVE_STATUSES:
-                    if st.button("Cancel", key=f"cancel-{row.job_id}"):
+                    if st.button("Cancel", key=f"cancel-{row.job_id}", disabled=common.read_only()):
                         try:
                             runner_for(str(ws.root)).cancel(row.job_id)
                         except Exception as exc:
                             st.error(str(exc))
                 if row.status in ("failed", "cancelled"):
-                    if st.button("Resume", key=f"resume-{row.job_id}"):
+                    if st.button("Resume", key=f"resume-{row.job_id}", disabled=common.read_only()):
                         try:
                             st.toast(f"Resumed as {runner_for(str(ws.root)).resume(row.job_id)}")
                         except Exception as exc:
@@ -267,7 +267,7 @@ def live_jobs():
                     st.page_link(common.PAGES["explore"], label="Explore", query_params={"w": row.last_checkpoint_id})
                     st.page_link(common.PAGES["compare"], label="Compare", query_params={"w": row.last_checkpoint_id})
             with st.expander("Log tail"):
-                st.code(log_tail(row.log_path, roots=[ws.root]) or "(empty)", language=None)
+                st.code(common.redact(log_tail(row.log_path, roots=[ws.root])) or "(empty)", language=None)
 
 
 st.subheader("Jobs")

@@ -30,7 +30,7 @@ def in_progress():
         return
     st.subheader("In progress")
     for row in active.itertuples():
-        message = f" · {row.stage}" if row.stage else ""
+        message = f" · {common.redact(row.stage)}" if row.stage else ""
         st.progress(float(row.progress), text=f"{row.job_id} ({row.kind}, {row.status}): {row.progress_text}{message}")
 
 
@@ -90,10 +90,17 @@ st.subheader("Bookmarks")
 marks = common.bookmarks(db)
 if marks.empty:
     st.caption("No bookmarks yet. Save one from Explore.")
+review = common.review_mode()
 for row in marks.itertuples():
-    params = json.loads(row.view_params or "{}")
+    try:
+        params = json.loads(row.view_params or "{}")
+    except ValueError:
+        params = {}
+    params = common.bookmark_params(params if isinstance(params, dict) else {}, review)
     page = common.PAGES.get(row.page, common.PAGES.get("explore"))
     with st.container(border=True):
-        st.page_link(page, label=row.title, query_params=params, icon=":material/bookmark:")
+        # titles and notes are user text: shown literally, never as Markdown
+        st.page_link(page, label=common.escape_markdown(row.title) or "(untitled)", query_params=params,
+                     icon=":material/bookmark:")
         if row.note:
-            st.caption(row.note)
+            st.caption(common.escape_markdown(row.note))

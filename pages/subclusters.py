@@ -37,7 +37,11 @@ st.caption("Coloured: records with both labels; grey: all others. Curves: margin
 st.subheader("Selection summary")
 regions = st.session_state.get("ex_sel")
 if regions is None and state.param("sel"):
-    regions = state.decode_selection(state.param("sel"))
+    try:
+        regions = state.decode_selection(state.param("sel"))
+    except ValueError as exc:  # a hand-edited or truncated link: say so, show the page
+        st.warning(f"Ignoring the selection in the link: {exc}")
+        regions = None
 mask = common.selection_mask(pts, regions)
 common.selection_summary_block(
     pts, mask, key="subclusters",

@@ -71,3 +71,34 @@ def pytest_collection_modifyitems(config, items):
             return LONGEST_FIRST.index(name)
         return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
     items.sort(key=rank)  # stable: the order within a file is kept
+
+
+@pytest.fixture
+def disk_full_on(monkeypatch):
+    """disk_full_on(store, "INSERT INTO metrics"): that statement fails inside the store's transaction with the
+    I/O error a full disk gives, as it would half-way through a real write; everything else runs as usual."""
+    import contextlib
+
+    import duckdb
+
+    def arm(store, sql_prefix: str):
+        real_write = store.write.__func__
+
+        class Proxy:
+            def __init__(self, con):
+                self._con = con
+
+            def execute(self, sql, *args, **kwargs):
+                if sql.lstrip().startswith(sql_prefix):
+                    raise duckdb.IOException('Could not write file "cardioscope.duckdb": No space left on device')
+                return self._con.execute(sql, *args, **kwargs)
+
+            def __getattr__(self, name):
+                return getattr(self._con, name)
+
+        @contextlib.contextmanager
+        def write(self):
+            with real_write(self) as con:
+                yield Proxy(con)
+        monkeypatch.setattr(type(store), "write", write)
+    return arm

@@ -1,10 +1,16 @@
-"""One analysis pass over one set of weights: embeddings, then metrics, then projections.
+"""One analysis pass over one set of weights: embeddings, then metrics, then projections, then the mark.
 
 Jobs compose it around training (the baseline before, each checkpoint after it is written);
 training itself never calls it.
+
+Each step is its own transaction (an embedding pass or a UMAP fit is long), so a pass killed
+or cancelled half-way leaves some steps written. Completeness is therefore a mark
+(`analysis_complete`) that a pass removes when it starts and writes last; every "is it
+done?" check reads the mark (is_analysed), never the presence of some projection.
 """
 from __future__ import annotations
 
+from cardio_core import faults
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
 from cardio_core.analysis.projections import MODALITY_VIEWS, project_weights
@@ -22,17 +28,38 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     for the epoch evolution.
     """
     modality = get_weights(store, weights_id)["modality"]
+    clear_analysed(store, weights_id)
     embed_weights(store, weights_id, device=device, encoder=encoder, modality=modality)
+    faults.point("analysis:embed")
     if modality == "ecg":
         evaluate_ecg(store, weights_id, seed=seed)
     else:
         evaluate_cmr(store, weights_id, seed=seed)
+    faults.point("analysis:metrics")
+    views = []
     for view in MODALITY_VIEWS[modality]:
-        project_weights(store, weights_id, view, modality=modality, chain_after=align_to)
+        if project_weights(store, weights_id, view, modality=modality, chain_after=align_to):
+            views.append(view)
+        faults.point(f"analysis:project:{view}")
+    mark_analysed(store, weights_id, views)
+
+
+def clear_analysed(store: Store, weights_id: str) -> None:
+    store.execute("DELETE FROM analysis_complete WHERE weights_id = ?", [weights_id])
+
+
+def mark_analysed(store: Store, weights_id: str, views=()) -> None:
+    """The completeness mark, written after the last step of an analysis pass."""
+    import json
+    with store.write() as con:
+        con.execute("DELETE FROM analysis_complete WHERE weights_id = ?", [weights_id])
+        con.execute("INSERT INTO analysis_complete (weights_id, views) VALUES (?, ?)",
+                    [weights_id, json.dumps(sorted(views))])
 
 
 def is_analysed(store: Store, weights_id: str) -> bool:
-    return bool(store.scalar("SELECT count(*) FROM projections WHERE weights_id = ?", [weights_id]))
+    """Whether an analysis pass of these weights ran to its end (the mark), not merely started."""
+    return bool(store.scalar("SELECT count(*) FROM analysis_complete WHERE weights_id = ?", [weights_id]))
 
 
 def ensure_analysed(store: Store, weights_id: str, *, device: str = "cpu") -> bool:

@@ -1,13 +1,20 @@
 """The demo chain as one background job: data -> baseline -> ECG fine-tune -> CMR 5-fold
 fine-tune -> report, each step skipped when already done (so a resumed demo goes on).
 
+A resumed demo job continues its own runs: run ids come from the first job of the resume
+chain, "done" is each run's completeness mark (runs.completed_at, written after its last
+checkpoint is analysed), and a run left half-way continues from its own resume state.
+
 Without released weights in <workspace>/weights/, the ECG baseline is pre-trained here with
 masked data modelling and the CMR baseline is the randomly initialised ResNet-50; with
 released files present, the chain starts from them instead.
 """
 from __future__ import annotations
 
-from cardio_core.pipeline.runs import StepSpec
+from pathlib import Path
+
+from cardio_core import faults
+from cardio_core.pipeline.runs import StepSpec, read_json, run_complete, run_id_of
 
 STEPS = ("demo data and ingest", "baselines", "ECG fine-tune", "CMR fine-tune (5 folds)", "report")
 
@@ -27,6 +34,7 @@ class StepContext:
 
     def __init__(self, ctx, spec, run_id: str, step: int):
         self._ctx, self.spec, self.run_id, self._step = ctx, spec, run_id, step
+        self._resume_from = resume_point(ctx.workspace.runs_dir / run_id, spec)
 
     def __getattr__(self, name):
         return getattr(self._ctx, name)
@@ -38,12 +46,34 @@ class StepContext:
 
     @property
     def resume_from(self):
-        return None
+        return self._resume_from
+
+
+def resume_point(run_dir: Path, spec) -> Path | None:
+    """The resume state a step of an interrupted demo continues from: written only after the checkpoint
+    before it was registered and analysed, so nothing past it is skipped."""
+    if spec.kind == "pretrain":
+        path = run_dir / "resume.ckpt"
+        return path if path.is_file() else None
+    if spec.modality == "ecg":
+        path = run_dir / "checkpoints" / "resume.ckpt"
+        return path if path.is_file() else None
+    done = {int(f) for f in _safe_json(run_dir / "folds_done.json", [])}
+    for fold_dir in sorted((run_dir / "checkpoints").glob("fold*")):
+        if fold_dir.name[4:].isdigit() and int(fold_dir.name[4:]) not in done and (fold_dir / "resume.ckpt").is_file():
+            return fold_dir / "resume.ckpt"
+    return None
+
+
+def _safe_json(path: Path, default):
+    try:
+        return read_json(path, default)
+    except Exception:  # a corrupt run file: the fine-tune itself reports it and starts those folds over
+        return default
 
 
 def _done(store, run_id: str) -> bool:
-    return bool(store.scalar("SELECT count(*) FROM projections p JOIN checkpoints c USING (weights_id) "
-                             "WHERE c.run_id = ?", [run_id]))
+    return run_complete(store, run_id)
 
 
 def run_demo_chain(ctx) -> dict:
@@ -62,8 +92,10 @@ def run_demo_chain(ctx) -> dict:
     plan = {**PLANS.get(size, PLANS["default"]), **{k: v for k, v in spec.params.items() if k in PLANS["default"]}}
     device = spec.device
     out = {"job_id": ctx.job_id}
+    root = run_id_of(store, ctx.job_id)  # a resumed demo job continues the runs of the first one
 
     def progress(step, message=""):
+        faults.point(f"demo:step{step}")
         ctx.report_progress(stage=(step, len(STEPS), STEPS[step]), message=message or STEPS[step], force=True)
 
     progress(0)
@@ -75,7 +107,7 @@ def run_demo_chain(ctx) -> dict:
     scan_weights_dir(store, ws)
     ecg_parent = default_parent(store, "ecg")
     if ecg_parent.startswith("random-"):
-        mdm_id = f"{ctx.job_id}-pretrain"
+        mdm_id = f"{root}-pretrain"
         sub = StepSpec(kind="pretrain", modality="ecg", dataset="chapman", epochs=plan["mdm_epochs"],
                        checkpoint_every=plan["mdm_epochs"], device=device, seed=spec.seed)
         workflows.pretrain(StepContext(ctx, sub, mdm_id, 1))
@@ -89,7 +121,7 @@ def run_demo_chain(ctx) -> dict:
         return out
 
     progress(2)
-    ecg_run = f"{ctx.job_id}-ecg"
+    ecg_run = f"{root}-ecg"
     if not _done(store, ecg_run):
         sub = StepSpec(kind="finetune", modality="ecg", dataset="chapman", weights=ecg_parent, recipe="demo_ecg",
                        epochs=plan["ecg_epochs"], checkpoint_every=plan["ecg_every"], device=device, seed=spec.seed,
@@ -99,7 +131,7 @@ def run_demo_chain(ctx) -> dict:
         return out
 
     progress(3)
-    cmr_run = f"{ctx.job_id}-cmr"
+    cmr_run = f"{root}-cmr"
     if not _done(store, cmr_run):
         sub = StepSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
                        epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)

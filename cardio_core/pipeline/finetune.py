@@ -72,7 +72,7 @@ def _train_subset(train, limit, seed: int):
 
 def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState
+    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
     from cardio_core.training.datamodules import ChapmanDataModule
     from cardio_core.training.modules import compute_pos_weight, make_module
 
@@ -100,7 +100,8 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
     previous = [parent_id]
     if ctx.resume_from:
-        prev = store.query("SELECT weights_id FROM checkpoints WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
+        prev = store.query("SELECT c.weights_id FROM checkpoints c JOIN analysis_complete USING (weights_id) "
+                           "WHERE c.run_id = ? AND c.fold IS NULL ORDER BY c.epoch DESC LIMIT 1", [run_id])
         if prev:
             previous[0] = prev[0][0]
 
@@ -122,8 +123,7 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
     trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
                             callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG")])
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ctx.resume_from) if ctx.resume_from else None,
-                weights_only=False)
+    fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     return {"run_id": run_id, "checkpoints": [str(p) for p in saver.saved]}
 
 
@@ -134,7 +134,10 @@ class FoldsDone:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / "folds_done.json"
-        self.done = {int(f) for f in read_json(self.path, [])}
+        try:
+            self.done = {int(f) for f in read_json(self.path, [])}
+        except (CardioError, TypeError, ValueError):
+            self.done = set()  # damaged: the folds are trained again (and the file rewritten whole)
 
     def __contains__(self, fold: int) -> bool:
         return fold in self.done
@@ -147,7 +150,7 @@ class FoldsDone:
 def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     """One model per cross-validation fold, trained on the other folds; returns the folds trained."""
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState
+    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
     from cardio_core.training.datamodules import AcdcFoldDataModule
     from cardio_core.training.modules import make_module
 
@@ -196,8 +199,7 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                              on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
         trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
                                 callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}")])
-        ckpt = str(ctx.resume_from) if resume_fold == k else None
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=False)
+        fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from if resume_fold == k else None)
         if ctx.should_stop():
             return {"run_id": run_id, "stopped_in_fold": k, "folds": sorted(done.done)}
         if is_rank_zero(ctx):

@@ -35,7 +35,7 @@ def pretrain_ecg(ctx) -> dict:
     """Pre-train the ECG ViT with masked data modelling; registers the encoder as 'pretrained' weights."""
     import torch
     from cardio_core.models.registry import create_model
-    from cardio_core.training.callbacks import JobProgress, ResumeState
+    from cardio_core.training.callbacks import JobProgress, ResumeState, fit_resuming
     from cardio_core.training.datamodules import PretrainDataModule
     from cardio_core.training.mdm import MdmPretrainModule
 
@@ -59,8 +59,7 @@ def pretrain_ecg(ctx) -> dict:
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
     trainer = build_trainer(ctx, max_epochs=spec.epochs,
                             callbacks=[resume, JobProgress(ctx, spec.epochs, f"MDM pre-training on {spec.dataset}")])
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ctx.resume_from) if ctx.resume_from else None,
-                weights_only=False)
+    fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     if ctx.should_stop():
         return {"run_id": run_id, "stopped": True}
     if not is_rank_zero(ctx):

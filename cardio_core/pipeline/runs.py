@@ -122,6 +122,15 @@ def mark_best_checkpoint(con, run_id: str) -> str | None:
     return best[0] if best else None
 
 
+def complete_run(store: Store, run_id: str) -> None:
+    """The run's completeness mark, written last: every checkpoint trained, registered and analysed."""
+    store.execute("UPDATE runs SET completed_at = current_timestamp WHERE run_id = ?", [run_id])
+
+
+def run_complete(store: Store, run_id: str) -> bool:
+    return bool(store.scalar("SELECT count(*) FROM runs WHERE run_id = ? AND completed_at IS NOT NULL", [run_id]))
+
+
 def register_checkpoint(store: Store, *, weights_id, run_id, job_id, epoch, step, fold, path, modality,
                         parent_id, name, metrics, config) -> None:
     """The checkpoint's weights row and checkpoints row, in one transaction; the run's best checkpoint re-marked."""
@@ -172,7 +181,11 @@ def read_json(path: Path, default):
     path = Path(path)
     if not path.exists():
         return default
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:  # e.g. truncated by a version that wrote in place
+        from cardio_core.errors import RecordError
+        raise RecordError(path, f"not valid JSON ({exc}); the run file is damaged") from None
 
 
 def write_json(path: Path, value) -> Path:

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio_core.analysis.analyse import analyse_weights, ensure_analysed
+from cardio_core.analysis.analyse import analyse_weights, ensure_analysed, is_analysed, mark_analysed
 from cardio_core.analysis.embeddings import compute_embeddings, store_embeddings
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
 from cardio_core.analysis.metric_rows import store_cmr_accuracy
 from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights
 from cardio_core.catalog import get_weights
 from cardio_core.data.dataset_view import load_view
-from cardio_core.errors import ParameterError
+from cardio_core.errors import CardioError, ParameterError
 from cardio_core.models.device import resolve_device
 from cardio_core.pipeline.finetune import finetune_cmr, finetune_ecg, parent_weights
 from cardio_core.pipeline.pretrain import pretrain_ecg
-from cardio_core.pipeline.runs import CheckpointEvent, current_run_id, read_json, recipe_for, register_checkpoint, \
-    write_json
+from cardio_core.pipeline.runs import CheckpointEvent, complete_run, current_run_id, read_json, recipe_for, \
+    register_checkpoint, write_json
 from cardio_core.training.distributed import is_rank_zero
 
 
@@ -42,8 +42,23 @@ def finetune(ctx) -> dict:
         ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
         ensure_analysed(ctx.store, parent_id, device=device)
     if modality == "ecg":
-        return finetune_ecg(ctx, parent_id=parent_id, on_checkpoint=ecg_checkpoint_analysis(ctx, device))
+        out = finetune_ecg(ctx, parent_id=parent_id, on_checkpoint=ecg_checkpoint_analysis(ctx, device))
+        if not ctx.should_stop():
+            _finish_ecg_run(ctx, out["run_id"], device)
+        return out
     return _finetune_cmr_and_analyse(ctx, parent_id, device)
+
+
+def _finish_ecg_run(ctx, run_id: str, device: str) -> None:
+    """Analyse any checkpoint of the run whose analysis did not finish (none, normally: a resumed job retrains
+    from the resume state written after the last analysed checkpoint), then mark the run complete."""
+    rows = ctx.store.query("SELECT c.weights_id FROM checkpoints c LEFT JOIN analysis_complete a USING (weights_id) "
+                           "WHERE c.run_id = ? AND c.fold IS NULL AND a.weights_id IS NULL ORDER BY c.epoch",
+                           [run_id])
+    for (wid,) in rows:
+        ctx.report_progress(message=f"completing the analysis of {wid}", force=True)
+        analyse_weights(ctx.store, wid, device=device, seed=ctx.spec.seed)
+    complete_run(ctx.store, run_id)
 
 
 def ecg_checkpoint_analysis(ctx, device: str):
@@ -64,7 +79,15 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
     labels = view.Y.argmax(1).astype(np.int64)
     record_ids = view.records["record_id"]
     acc_file = ctx.workspace.runs_dir / run_id / "fold_accuracy.json"
-    accuracy = read_json(acc_file, {})
+    try:
+        accuracy = read_json(acc_file, {})
+    except CardioError as exc:
+        # Damaged (older versions wrote it in place): say so, and train the folds again rather than fail
+        # every resume; folds_done.json goes too, since the accuracies of the done folds are lost.
+        store.record_problem(str(acc_file), f"{exc.problem}; training the folds again", "resume")
+        acc_file.unlink(missing_ok=True)
+        (acc_file.parent / "folds_done.json").unlink(missing_ok=True)
+        accuracy = {}
 
     def fold_checkpoint(event: CheckpointEvent) -> None:
         val = event.val_index
@@ -83,6 +106,9 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
     epochs = sorted(int(e) for e in accuracy)
     for epoch in epochs:
         group = f"{run_id}-e{epoch:04d}"
+        if is_analysed(store, group):  # a resumed job: this epoch was analysed before the kill
+            previous = group
+            continue
         per_fold = {int(f): a for f, a in accuracy[str(epoch)].items()}
         ctx.report_progress(message=f"analysing epoch {epoch} over folds", force=True)
         register_checkpoint(store, weights_id=group, run_id=run_id, job_id=ctx.job_id, epoch=epoch, step=0,
@@ -92,7 +118,9 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
         evaluate_cmr(store, group, seed=ctx.spec.seed)
         store_cmr_accuracy(store, group, per_fold)
         project_weights(store, group, "acdc", modality="cmr", chain_after=previous)
+        mark_analysed(store, group, ["acdc"])
         previous = group
+    complete_run(store, run_id)
     return {"run_id": run_id, "epochs": epochs}
 
 

@@ -11,9 +11,9 @@ from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoin
                                          thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_method, projection_points)
-from cardio_core.queries.records import load_record_signal, record_info
-from cardio_core.queries.selection import (MIN_GROUP_FOR_DEMOGRAPHICS, deidentify, demographics_shown,
-                                           points_in_box, points_in_polygon, selection_mask, selection_summary,
+from cardio_core.queries.records import identifiers, load_record_signal, record_info, redact_text
+from cardio_core.queries.selection import (MIN_SUMMARY_RECORDS, deidentify, points_in_box, points_in_polygon,
+                                           review_demographics, selection_mask, selection_summary,
                                            selection_table)
 from cardio_core.queries.weights import (SELECTION_METRIC, available_views, baseline_for, default_run, list_weights,
                                          run_checkpoints, runs_overview, weights_with_view)
@@ -25,8 +25,8 @@ __all__ = [
     "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_method", "projection_points",
-    "load_record_signal", "record_info",
-    "MIN_GROUP_FOR_DEMOGRAPHICS", "deidentify", "demographics_shown", "points_in_box", "points_in_polygon",
+    "identifiers", "load_record_signal", "record_info", "redact_text",
+    "MIN_SUMMARY_RECORDS", "deidentify", "review_demographics", "points_in_box", "points_in_polygon",
     "selection_mask", "selection_summary", "selection_table",
     "SELECTION_METRIC", "available_views", "baseline_for", "default_run", "list_weights", "run_checkpoints",
     "runs_overview", "weights_with_view",

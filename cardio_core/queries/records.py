@@ -2,6 +2,7 @@
 or preprocessed), read only from under the workspace's data roots."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -56,3 +57,31 @@ def load_record_signal(store, info: dict[str, Any], which: str, roots: Iterable[
         from cardio_core.data.readers import chapman
         record = chapman.read_record(inside(info["source_path"]))
     return np.asarray(record.signal), float(record.fs)
+
+
+def identifiers(store) -> frozenset[str]:
+    """Every record id and patient id in the store: what review mode removes from free text."""
+    rows = store.query("SELECT DISTINCT record_id FROM records UNION SELECT DISTINCT patient_id FROM records "
+                       "WHERE patient_id IS NOT NULL")
+    return frozenset(str(r[0]) for r in rows if r[0] is not None and str(r[0]).strip())
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.\-~]*[/\\])+[\w.\-]*")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def redact_text(text: str | None, ids: Iterable[str]) -> str:
+    """Free text (a log tail, an error) de-identified: file paths become '<path>', record and patient ids
+    '<id>'. Purely numeric ids (PTB-XL's ecg_id) are removed when they have 3 or more digits, so epochs,
+    counts and percentages in a log stay readable."""
+    if not text:
+        return ""
+    ids = ids if isinstance(ids, (set, frozenset)) else set(ids)
+    out = _PATH.sub("<path>", str(text))
+
+    def token(m):
+        t = m.group(0)
+        if t in ids and (not t.isdigit() or len(t) >= 3):
+            return "<id>"
+        return t
+    return _TOKEN.sub(token, out)

@@ -67,15 +67,6 @@ def deidentify(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# Review mode shows no demographics of a group this small: a single record's "mean age" is its age.
-MIN_GROUP_FOR_DEMOGRAPHICS = 5
-
-
-def demographics_shown(n_records: int) -> bool:
-    """Whether a summary of `n_records` may show demographics in review mode."""
-    return n_records >= MIN_GROUP_FOR_DEMOGRAPHICS
-
-
 def selection_summary(points: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.DataFrame]:
     """Selection vs rest: label shares and enrichment (share in selection / share in rest), age, sex."""
     mask = np.asarray(mask, bool)
@@ -98,3 +89,17 @@ def selection_summary(points: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.Da
 
     demo = pd.DataFrame([describe(sel), describe(rest)], index=["selected", "rest"])
     return {"labels": labels, "demographics": demo}
+
+
+MIN_SUMMARY_RECORDS = 5  # review mode: demographics of a smaller group would describe individuals
+
+
+def review_demographics(demo: pd.DataFrame, min_n: int = MIN_SUMMARY_RECORDS) -> pd.DataFrame:
+    """A selection_summary()'s demographics as review mode shows them: no age SD, the mean age rounded,
+    and nothing but the count for a group of fewer than `min_n` records (a single record's 'mean age' is its age)."""
+    out = demo.drop(columns=[c for c in ("age_sd",) if c in demo.columns]).copy()
+    out["age_mean"] = out["age_mean"].astype(float).round(0)
+    small = out["n"].astype(int) < min_n
+    for col in [c for c in out.columns if c != "n"]:
+        out[col] = out[col].astype(object).where(~small, f"hidden (< {min_n})")
+    return out

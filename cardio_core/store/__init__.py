@@ -1,3 +1,3 @@
-from cardio_core.store.store import Store, StoreBusy, open_store, to_json
+from cardio_core.store.store import Store, StoreBusy, StoreReadOnly, StoreWriteFailed, open_store, to_json
 
-__all__ = ["Store", "StoreBusy", "open_store", "to_json"]
+__all__ = ["Store", "StoreBusy", "StoreReadOnly", "StoreWriteFailed", "open_store", "to_json"]

@@ -213,6 +213,23 @@ ALTER TABLE runs ADD COLUMN best_metric TEXT;            -- the validation metri
 ALTER TABLE runs ADD COLUMN best_value DOUBLE;
 ALTER TABLE datasets ADD COLUMN split_rule JSON;         -- how its splits / display subset were drawn
 """),
+    # 5, not 4: issue 10 (merged on main in parallel) takes 4.
+    (5, "completeness marks: analysed weights and completed runs", """
+CREATE TABLE analysis_complete (
+    weights_id      TEXT PRIMARY KEY,      -- written last by an analysis pass: embeddings, metrics, every view
+    views           JSON,                  -- the views it projected
+    completed_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+ALTER TABLE runs ADD COLUMN completed_at TIMESTAMP;  -- set once every checkpoint of the run is analysed
+-- Weights analysed before the marks existed: complete when every view of their modality is projected
+-- (projections are the last step). Others, e.g. a baseline cancelled inside its cross-domain UMAP, get
+-- analysed again the next time a job needs them.
+INSERT INTO analysis_complete (weights_id, views)
+SELECT w.weights_id, to_json(list(DISTINCT p.view ORDER BY p.view)) FROM weights w JOIN projections p USING (weights_id)
+GROUP BY w.weights_id, w.modality
+HAVING (w.modality = 'ecg' AND count(DISTINCT p.view) FILTER (WHERE p.view IN ('chapman_test', 'cross_domain')) = 2)
+    OR (w.modality = 'cmr' AND count(DISTINCT p.view) FILTER (WHERE p.view = 'acdc') = 1);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -17,6 +17,7 @@ from typing import Callable
 import lightning as L
 import torch
 
+from cardio_core import faults
 from cardio_core.models.weights import save_checkpoint
 from cardio_core.training.distributed import any_rank, barrier
 
@@ -49,6 +50,7 @@ class PeriodicCheckpoint(L.Callback):
         meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
         if trainer.is_global_zero:
             path = save_checkpoint(self.dirpath / f"epoch_{epoch:04d}.pth", pl_module.model, meta=meta)
+            faults.point("checkpoint_written")
             self.saved.append(path)
             if self.on_save is not None:
                 self.on_save(path, meta)
@@ -65,6 +67,36 @@ def save_trainer_state(trainer: L.Trainer, path: str | Path) -> Path:
     if trainer.is_global_zero:
         os.replace(tmp, path)
     return path
+
+
+# Classes a resume state may contain besides tensors and plain containers (none today: the optimiser,
+# schedule and loop states are dicts of tensors and numbers). Anything else is refused, not unpickled.
+RESUME_SAFE_GLOBALS: list = []
+
+
+def check_resume_state(path: str | Path) -> Path:
+    """Refuse a resume state that needs more than weights-only unpickling (anyone who can write to runs/
+    must not get code execution when someone presses Resume); the Trainer then loads it weights-only too."""
+    from cardio_core.errors import CardioError
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(RESUME_SAFE_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CardioError(f"{path}: resume state not found") from None
+    except Exception as exc:  # UnpicklingError for a disallowed global, anything else for a corrupt file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CardioError(f"{path}: refused as a resume state (it does not load weights-only): {first}") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CardioError(f"{path}: not a Lightning resume state")
+    return path
+
+
+def fit_resuming(trainer: L.Trainer, module, *, datamodule, resume_from) -> None:
+    """trainer.fit, continuing from `resume_from` (checked, then loaded weights-only) when given."""
+    ckpt = str(check_resume_state(resume_from)) if resume_from else None
+    with torch.serialization.safe_globals(RESUME_SAFE_GLOBALS):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
 
 
 class ResumeState(L.Callback):
@@ -99,6 +131,7 @@ class JobProgress(L.Callback):
         self.reporter, self.total_epochs, self.label = reporter, total_epochs, label
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        faults.point("train_batch")
         self.reporter.report_progress(epoch=trainer.current_epoch, step=trainer.global_step,
                                       total_epochs=self.total_epochs, total_steps=trainer.estimated_stepping_batches,
                                       message=self.label)

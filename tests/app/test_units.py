@@ -43,11 +43,13 @@ def test_auth_requires_password_or_oidc(monkeypatch, tmp_path):
     with pytest.raises(CardioError, match="CARDIO_APP_PASSWORD"):
         auth.require_auth_configured(secrets_paths=[tmp_path / "missing.toml"])
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[auth]\nredirect_uri = "https://h/oauth2callback"\ncookie_secret = "s"\n')
+    secrets.write_text('[auth]\nredirect_uri = "https://h/oauth2callback"\ncookie_secret = "0123456789abcdef"\n'
+                       'client_id = "c"\nclient_secret = "s"\nserver_metadata_url = "https://idp/.well-known/x"\n'
+                       '[cardioscope]\nallowed_users = ["@example.org"]\n')
     assert auth.require_auth_configured(secrets_paths=[secrets]) == "oidc"
-    monkeypatch.setenv(auth.PASSWORD_ENV, "correct horse")
+    monkeypatch.setenv(auth.PASSWORD_ENV, "correct horse battery")
     assert auth.require_auth_configured(secrets_paths=[]) == "password"
-    assert auth.check_password("correct horse") and not auth.check_password("wrong")
+    assert auth.check_password("correct horse battery") and not auth.check_password("wrong")
     assert auth.is_loopback("127.0.0.1") and not auth.is_loopback("0.0.0.0")
 
 

@@ -81,3 +81,47 @@ def test_the_random_baseline_is_the_same_network_every_time(store):
 def test_unknown_weights_are_named(store):
     with pytest.raises(CardioError, match="unknown weights 'ghost'"):
         get_weights(store, "ghost")
+
+
+def test_links_out_of_weights_dir_are_refused_and_never_offered(tmp_path, monkeypatch):
+    """Issue 11, point 6: a symlink in weights/ pointing outside the workspace is neither registered nor offered."""
+    import os
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from cardio_core.catalog import outside_links, scan_weights_dir, weights_files
+    from cardio_core.config import Workspace
+    from cardio_core.models import EcgViT
+    from cardio_core.models.weights import save_checkpoint
+    from cardio_core.store import Store
+
+    ws = Workspace(tmp_path / "ws").ensure()
+    store = Store(ws.db_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    target = save_checkpoint(outside / "secret.pth", EcgViT(signal_length=500, embed_dim=32, depth=1, num_heads=4),
+                             meta={"head_trained": False})
+    os.symlink(target, ws.weights_dir / "signal_encoder_link.pth")
+    os.symlink(tmp_path / "missing.pth", ws.weights_dir / "dangling.pth")
+    inside = save_checkpoint(ws.weights_dir / "real.pth", EcgViT(signal_length=500, embed_dim=32, depth=1,
+                                                                 num_heads=4), meta={"head_trained": False})
+    os.symlink(inside, ws.weights_dir / "alias.pth")  # a link inside weights/ is fine
+
+    assert [p.name for p in weights_files(ws)] == ["alias.pth", "real.pth"]
+    assert [p.name for p in outside_links(ws)] == ["dangling.pth", "signal_encoder_link.pth"]
+    scan_weights_dir(store, ws)
+    paths = {r[0] for r in store.query("SELECT path FROM weights WHERE path IS NOT NULL")}
+    assert str(ws.weights_dir / "signal_encoder_link.pth") not in paths and str(target) not in paths
+    problems = store.query("SELECT file, problem FROM problems WHERE stage = 'weights'")
+    assert any(f.endswith("signal_encoder_link.pth") and "outside weights/" in p for f, p in problems)
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("CARDIO_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(str(repo / "app" / "main.py"), default_timeout=60)
+    at.switch_page(str(repo / "pages" / "jobs.py"))
+    at.run()
+    assert not at.exception
+    offered = " ".join(str(o) for o in at.selectbox(key="job_weights").options)
+    text = " ".join(c.value for c in at.caption)
+    assert "signal_encoder_link" not in offered and "signal_encoder_link" not in text

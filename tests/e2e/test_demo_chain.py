@@ -2,7 +2,9 @@
 
 The chain runs as a real background job through the console script: demo data in the real
 formats, ingest, MDM pre-training of the ECG baseline, an ECG fine-tune with two checkpoints,
-a 5-fold CMR fine-tune, embeddings, aligned projections, metrics and the reports. The store is
+a 5-fold CMR fine-tune, embeddings, aligned projections, metrics and the reports. The chain is killed
+with SIGKILL once, inside the analysis of the ECG run's second checkpoint, and resumed with
+`cardio jobs resume`: the resumed job continues the demo's own runs (issue 11). The store is
 then checked for what issue 4's "done" names, for the baseline and every checkpoint. The
 browser tests open every page on that workspace, select on the scatter, preview a record read
 from its WFDB files, and launch a real (one-epoch) fine-tune from the Jobs form, following it
@@ -22,6 +24,7 @@ import pytest
 from app.browser_testing import (REPO, RunningApp, assert_no_exception, box_select, choose, job_card_text,
                                  launch_job, settle)
 
+from cardio_core.faults import ENV as KILL_ENV
 from cardio_core.store import Store
 
 # `./run test` distributes by file (--dist loadfile), so this module's demo fixture runs once.
@@ -47,19 +50,29 @@ def demo_ws(tmp_path_factory):
            if k not in ("CARDIO_CHAPMAN_DIR", "CARDIO_PTBXL_DIR", "CARDIO_ACDC_DIR")}
     env["CARDIO_WORKSPACE"] = str(root)
     t = time.perf_counter()
-    done = subprocess.run(_cardio() + ["demo", "--size", "tiny", "--device", "cpu"], env=env, cwd=root,
+    # metrics of: the pre-trained ECG baseline, the CMR baseline, ECG checkpoint 1, ECG checkpoint 2 <- killed
+    killed = subprocess.run(_cardio() + ["demo", "--size", "tiny", "--device", "cpu"],
+                            env={**env, KILL_ENV: "analysis:metrics#4"}, cwd=root, capture_output=True, text=True,
+                            timeout=900)
+    assert killed.returncode != 0, f"the kill point was not reached:\n{killed.stdout[-2000:]}"
+    job_id = killed.stdout.strip().splitlines()[0].strip()
+    done = subprocess.run(_cardio() + ["jobs", "resume", job_id, "--wait"], env=env, cwd=root,
                           capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - t
     assert done.returncode == 0, f"cardio demo failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    job_id = done.stdout.strip().splitlines()[0].strip()
-    print(f"cardio demo --size tiny: {elapsed:.0f} s")
-    return {"root": root, "job_id": job_id, "store": Store(root / "cardioscope.duckdb"), "elapsed": elapsed}
+    resumed = done.stdout.strip().splitlines()[0].split()[0]
+    print(f"cardio demo --size tiny, killed once and resumed: {elapsed:.0f} s")
+    return {"root": root, "job_id": job_id, "resumed_id": resumed, "jobs": {job_id, resumed},
+            "store": Store(root / "cardioscope.duckdb"), "elapsed": elapsed}
 
 
 def test_demo_job_succeeds_and_says_so(demo_ws):
     store = demo_ws["store"]
-    status, kind = store.query("SELECT status, kind FROM jobs WHERE job_id = ?", [demo_ws["job_id"]])[0]
-    assert (kind, status) == ("demo", "succeeded")
+    status, kind, error = store.query("SELECT status, kind, error FROM jobs WHERE job_id = ?", [demo_ws["job_id"]])[0]
+    assert (kind, status) == ("demo", "failed") and "process died" in error  # the kill
+    status, kind, resume_of = store.query("SELECT status, kind, resume_of FROM jobs WHERE job_id = ?",
+                                          [demo_ws["resumed_id"]])[0]
+    assert (kind, status, resume_of) == ("demo", "succeeded", demo_ws["job_id"])
     assert store.scalar("SELECT count(*) FROM datasets WHERE is_demo") == 3
 
 
@@ -74,7 +87,7 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
     for wid in ecg_ckpts:
         parent, job_of = store.query("SELECT w.parent_weights_id, c.job_id FROM weights w JOIN checkpoints c "
                                      "USING (weights_id) WHERE weights_id = ?", [wid])[0]
-        assert (parent, job_of) == (ecg_base, job)
+        assert parent == ecg_base and job_of in demo_ws["jobs"]
     assert store.scalar("SELECT kind FROM weights WHERE weights_id = ?", [ecg_base]) == "pretrained"
 
     for wid in [ecg_base] + ecg_ckpts:
@@ -124,6 +137,22 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
     assert sorted(f for f, _ in folds) == [0, 1, 2, 3, 4] and all(0 <= v <= 1 for _, v in folds)
     cmr_base = store.scalar("SELECT parent_weights_id FROM runs WHERE run_id = ?", [cmr_run])
     assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ?", [cmr_base]) == n_acdc
+
+
+def test_the_resumed_demo_continued_its_own_runs(demo_ws):
+    """No orphaned partial runs: only the first job's two runs exist, each complete, every checkpoint analysed
+    once; the ECG run's second epoch was retrained by the resumed job from the run's own resume state."""
+    store, job = demo_ws["store"], demo_ws["job_id"]
+    runs = dict(store.query("SELECT run_id, completed_at IS NOT NULL FROM runs"))
+    assert runs == {f"{job}-ecg": True, f"{job}-cmr": True}
+    by_job = dict(store.query("SELECT epoch, job_id FROM checkpoints WHERE run_id = ?", [f"{job}-ecg"]))
+    assert by_job == {1: job, 2: demo_ws["resumed_id"]}
+    unmarked = store.query("SELECT c.weights_id FROM checkpoints c LEFT JOIN analysis_complete a USING (weights_id) "
+                           "WHERE c.fold IS NULL AND a.weights_id IS NULL")
+    assert unmarked == []
+    assert store.query("SELECT weights_id, view, count(*) FROM projections GROUP BY ALL HAVING count(*) > 1") == []
+    log = (demo_ws["root"] / "runs" / demo_ws["resumed_id"] / "job.log").read_text()
+    assert "Restoring states from the checkpoint" in log
 
 
 def test_reports_are_written_and_stored(demo_ws):
