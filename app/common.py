@@ -435,8 +435,8 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str, hi
     with c2:
         st.caption("Selection vs rest")
         if review and n_selected < queries.MIN_SUMMARY_RECORDS:
-            st.caption(f"Demographics are not shown in review mode for fewer than "
-                       f"{queries.MIN_SUMMARY_RECORDS} records.")
+            st.caption(f"Demographics hidden (< {queries.MIN_SUMMARY_RECORDS}): review mode shows none for "
+                       f"fewer than {queries.MIN_SUMMARY_RECORDS} records, which would describe individuals.")
         else:
             demo = summary["demographics"]
             if review:
@@ -491,8 +491,7 @@ def explain(name: str, *, n: int | float | None = None, of: int | None = None, r
         count = f" · n = {int(n)}" + (f" of {of}" if of else "") + f" {records}"
     st.caption(what + count)
     with st.expander("How it is computed", expanded=False):
-        st.caption(how)
-        st.page_link(PAGES["methods"], label="All definitions (Methods)") if "methods" in PAGES else None
+        st.caption(how + " All definitions: the Methods page.")
 
 
 def empty_state(message: str) -> None:

@@ -270,7 +270,7 @@ def test_review_mode_hides_demographics_of_a_tiny_selection_and_enrichment_has_n
     box = f"b:{x - 1e-6},{x + 1e-6},{y - 1e-6},{y + 1e-6}"     # one record
     at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), review="1", sel=box)
     assert "**1 selected**" in all_text(at)
-    assert any("Demographics are not shown in review mode for fewer than 5 records" in c.value for c in at.caption)
+    assert any("Demographics hidden (< 5)" in c.value for c in at.caption)
     assert not any("Mean age" in d.value.columns for d in at.dataframe)
     enrichment = next(d.value for d in at.dataframe if "Enrichment" in d.value.columns)
     assert "inf" not in " ".join(map(str, enrichment["Enrichment"]))

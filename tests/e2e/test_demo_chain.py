@@ -241,7 +241,8 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
     ckpt = store.query("SELECT c.weights_id, w.parent_weights_id FROM checkpoints c JOIN weights w USING (weights_id) "
                        "WHERE c.job_id = ? ORDER BY c.epoch DESC", [job_id])
     assert ckpt and ckpt[0][1] == base
-    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ?", [ckpt[0][0]]) == 2
+    # two views, each as an independent fit and as the aligned layout of the epoch evolution
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ?", [ckpt[0][0]]) == 4
 
     # The finished job's card links to its last checkpoint in Explore.
     page.locator(f'a[href*="{ckpt[0][0]}"]').filter(has_text="Explore").first.click()
@@ -291,7 +292,7 @@ def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_l
                            "'.js-plotly-plot')).pop().querySelectorAll('.annotation-text').length - 1].textContent")
     assert "10 mm/mV" in footer, footer                                               # raw, in mV, by default
     grid_px = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
-                            ".querySelector('.cartesianlayer .bg').getBBox().width")
+                            "._fullLayout.xaxis._length")
     assert grid_px / 260.0 >= 5.0, grid_px                                            # >= 5 px per mm (260 mm wide)
     lead_sizes = page.evaluate("Array.from(Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
                                ".querySelectorAll('.annotation-text')).map(e => parseFloat(getComputedStyle(e).fontSize))")

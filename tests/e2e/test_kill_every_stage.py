@@ -96,15 +96,17 @@ def test_a_finetune_job_killed_at_every_stage_resumes_to_a_consistent_store(smal
     for wid in [base] + ckpts:
         assert store.scalar("SELECT count(*) FROM analysis_complete WHERE weights_id = ?", [wid]) == 1, wid
         views = store.query("SELECT view, count(*) FROM projections WHERE weights_id = ? GROUP BY view", [wid])
-        assert dict(views) == {v: 1 for v in VIEWS}, (wid, views)  # every view, exactly once
+        # every view exactly once; a checkpoint also has its aligned layout of each (the epoch evolution's)
+        expected = {v: 1 for v in VIEWS} | ({f"{v}_aligned": 1 for v in VIEWS} if wid != base else {})
+        assert dict(views) == expected, (wid, views)
         assert store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?",
                             [f"{wid}:chapman_test"]) == n_test
         if wid != base:
             assert {"f1", "silhouette"} <= {r[0] for r in store.query(
                 "SELECT DISTINCT name FROM metrics WHERE weights_id = ?", [wid])}
     # the checkpoints of the resumed run are aligned to the run's earlier layouts
-    assert store.scalar("SELECT aligned_to FROM projections WHERE weights_id = ? AND view = 'chapman_test'",
-                        [ckpts[1]]) == f"{ckpts[0]}:chapman_test"
+    assert store.scalar("SELECT aligned_to FROM projections WHERE weights_id = ? AND view = 'chapman_test_aligned'",
+                        [ckpts[1]]) == f"{ckpts[0]}:chapman_test_aligned"
     leftovers = [p for p in (ws.runs_dir / run).rglob("*") if ".tmp" in p.name]
     assert leftovers == []
     print(f"{len(KILLS)} kills + final resume: {time.monotonic() - t0:.0f} s")

@@ -33,6 +33,8 @@ def test_two_process_ddp_matches_one_process_and_writes_once(tmp_path, monkeypat
     generate_demo_datasets(data, size={"chapman": 40, "ptbxl": 0, "acdc": 0}, seed=3, workers=1)
     ws = Workspace(tmp_path / "ws").ensure()
     monkeypatch.setenv("CARDIO_WORKSPACE", str(ws.root))
+    # fp32 in both runs: bf16 autocast on a CPU with native bf16 would make the two runs' sums differ by ~1e-4
+    monkeypatch.setenv("CARDIO_CPU_BF16", "0")
     store = Store(ws.db_path)
     ingest_dataset(store, ws, "chapman", data / "chapman", workers=1)
     n_val = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'val' "
