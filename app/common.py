@@ -476,8 +476,8 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
         st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))
     else:
         fig = ecg_paper_figure(array, fs, units="mV" if which == "raw" else "SD", review=review)
-        # its own size (5.2 px per mm), not squeezed into the column: wide enough to read on a projector
-        st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="content")
+        # the page's full width (the figure's height leaves the width to bind the 1:1 paper)
+        st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="stretch")
 
 
 def explain(name: str, *, n: int | float | None = None, of: int | None = None, records: str = "records") -> None:

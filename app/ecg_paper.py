@@ -35,7 +35,9 @@ def _validate_signal(signal: np.ndarray, fs: float, leads) -> np.ndarray:
 # Preprocessed signals are z-scores per lead (method.md §2), not millivolts: drawn at 5 mm per SD with a
 # calibration bar in another colour and shape, so it cannot be read as the 1 mV pulse.
 MM_PER_SD = 5.0
-PX_PER_MM = 5.2        # drawn size: at least 5 px per mm, so 1 mm squares stay visible on a projector
+# Drawn at the page's full width, with a height of 6.5 px per mm: the 1:1 paper then fills the width, and on a
+# projector-sized page (1920 px) that is 5.8 px per mm, so 1 mm squares stay visible.
+PX_PER_MM = 6.5
 CALIBRATION_SD = "#1f5fbf"
 
 
@@ -121,7 +123,6 @@ def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, titl
     margin = dict(l=10, r=10, t=40 if title else 10, b=50)
     fig.update_layout(
         annotations=annotations, plot_bgcolor=PAPER_PINK, paper_bgcolor="white", margin=margin,
-        width=int(PX_PER_MM * x_max) + margin["l"] + margin["r"],
         height=int(PX_PER_MM * height_mm) + margin["t"] + margin["b"],
         title=dict(text=title) if title else None,
     )

@@ -71,8 +71,9 @@ def test_ecg_paper_scale_is_25_mm_per_s_and_10_mm_per_mv():
         assert f"<b>{lead}</b>" in texts
     assert "10 mm/mV" in texts[-1]
     assert min(a.font.size for a in fig.layout.annotations) >= 16           # legible on a projector
-    width_mm = fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0]
-    assert (fig.layout.width - 20) / width_mm >= 5                          # at least 5 px per mm
+    height_mm = fig.layout.yaxis.range[1] - fig.layout.yaxis.range[0]
+    # tall enough that the page's width binds the 1:1 paper (>= 5 px/mm from 1,350 px wide; checked in Chromium)
+    assert (fig.layout.height - 60) / height_mm >= 6
     with pytest.raises(ValueError, match="n_leads=12"):
         ecg_paper_figure(np.zeros((11, n)), fs)
 

@@ -261,6 +261,7 @@ def _font_sizes(page, selector: str) -> list[float]:
 
 
 def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_lead(page):
+    page.set_viewport_size({"width": 1920, "height": 2400})   # a projector-sized screen
     page.goto(f"{page.app_url}/explore?view=cross_domain&colour=age&review=1")
     settle(page, "Explore")
     assert_no_exception(page, "review overlay by age")
@@ -299,6 +300,7 @@ def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_l
     assert min(lead_sizes) >= 16, lead_sizes
     assert_no_exception(page, "review 12-lead")
     ecg.screenshot(path=str(ARTIFACTS / "review-12-lead.png"))
+    page.set_viewport_size({"width": 1400, "height": 2400})
 
 
 def test_researcher_plays_the_epoch_evolution_and_reads_metrics(page):
