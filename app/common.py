@@ -226,13 +226,21 @@ def review_toggle() -> bool:
     return on
 
 
+MAX_TABLE_ROWS = 1000
+
+
 def show_table(df: pd.DataFrame, name: str, *, key: str, review: bool | None = None, **kwargs) -> None:
     """A table with a CSV download; de-identified in review mode."""
     review = review_mode() if review is None else review
     if review:
         df = queries.deidentify(df)
-    st.dataframe(for_display(df), hide_index=True, width="stretch", **kwargs)
-    st.download_button(f"Download {name} (CSV)", df.to_csv(index=False).encode(), file_name=f"{name}.csv",
+    shown = df
+    if len(df) > MAX_TABLE_ROWS:   # a large selection: the page shows the first rows, the download has all
+        st.caption(f"The first {MAX_TABLE_ROWS:,} of {len(df):,} rows; the CSV below has every row.")
+        shown = df.head(MAX_TABLE_ROWS)
+    st.dataframe(for_display(shown), hide_index=True, width="stretch", **kwargs)
+    # built only when clicked: writing a 25k-row CSV on every rerun cost seconds
+    st.download_button(f"Download {name} (CSV)", data=lambda: df.to_csv(index=False).encode(), file_name=f"{name}.csv",
                        mime="text/csv", key=f"csv-{key}", on_click="ignore")
 
 
