@@ -74,13 +74,7 @@ class EcgViT(nn.Module):
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+            _init_module(m)
 
     def reset_fresh_modules(self, seed: int, only: tuple[str, ...] = ("attention_pool", "fc_norm", "head")) -> None:
         """Re-initialise the modules the released files lack (attention_pool, fc_norm, head) from `seed` alone.
@@ -95,15 +89,10 @@ class EcgViT(nn.Module):
                 if module is None or name not in only:
                     continue
                 for m in module.modules():
-                    if isinstance(m, nn.Linear):
-                        trunc_normal_(m.weight, std=0.02)
-                        if m.bias is not None:
-                            nn.init.zeros_(m.bias)
-                    elif isinstance(m, nn.LayerNorm):
-                        nn.init.ones_(m.weight)
-                        nn.init.zeros_(m.bias)
-                    elif isinstance(m, nn.MultiheadAttention):
+                    if isinstance(m, nn.MultiheadAttention):
                         m._reset_parameters()
+                    else:
+                        _init_module(m)
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}
@@ -145,3 +134,14 @@ class EcgViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def _init_module(m: nn.Module) -> None:
+    """timm's ViT initialisation of one module: truncated-normal linear weights, zero biases, unit norms."""
+    if isinstance(m, nn.Linear):
+        trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
