@@ -85,6 +85,18 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "Domain AUROC",
         "How easily a classifier tells Chapman from PTB-XL records apart: 0.5 = the cohorts mix, 1 = separate.",
         "Logistic regression Chapman test vs PTB-XL display, 5-fold cross-validated AUROC."),
+    "retrieval_top_k": (
+        "Cross-modal retrieval (top-k)",
+        "How often a subject's ECG finds that subject's own CMR among its k nearest CMRs in the shared space "
+        "(and the reverse); chance is k / the number of test subjects.",
+        "Both encoders' embeddings through their contrastive projectors into the shared 128-d space, cosine "
+        "similarity, over the paired cohort's test subjects (each query against every test subject of the other "
+        "modality). Ties count against the query. Interval: 95% percentile bootstrap over subjects."),
+    "retrieval_median_rank": (
+        "Cross-modal retrieval (median rank)",
+        "The typical position of a subject's own pair in the other modality's ranking; chance is about half the "
+        "number of test subjects, 1 is perfect.",
+        "As top-k retrieval; the median over test subjects of the 1-based rank of the true pair."),
     "umap": (
         "The 2-D pictures (UMAP)",
         "A map of the embedding for the eye; distances in it are only roughly faithful.",
