@@ -171,4 +171,56 @@ def scan_weights_dir(store: Store, ws: Workspace) -> list[str]:
                          kind="released" if info["layout"].startswith("released") else "pretrained",
                          path=str(path), sha256=digest, load_report=info)
         registered.append(wid)
+    link_released_family(store)
     return registered
+
+
+# The six files the MMCL authors released (method.md §8), by file stem: modality, stage, and the stem of the
+# file each continues from. MMCL trained the ECG encoder on from MDM and the image encoder on from SimCLR;
+# "without MDM" started the ECG encoder from random weights (its image encoder, as in MMCL, from SimCLR).
+RELEASED_FAMILY = "mmcl-released"
+RELEASED_STAGES: dict[str, tuple[str, str, str | None]] = {
+    "signal_encoder_mdm": ("ecg", "mdm", None),
+    "signal_encoder_mmcl": ("ecg", "mmcl", "signal_encoder_mdm"),
+    "signal_encoder_mmcl_wo_mdm": ("ecg", "mmcl_wo_mdm", None),
+    "image_encoder_simclr": ("cmr", "simclr", None),
+    "image_encoder_mmcl": ("cmr", "mmcl", "image_encoder_simclr"),
+    "image_encoder_mmcl_wo_mdm": ("cmr", "mmcl_wo_mdm", "image_encoder_simclr"),
+}
+# The encoder pairs of the released family: trained together, projectors not published.
+RELEASED_PAIRS = {"mmcl": ("signal_encoder_mmcl", "image_encoder_mmcl"),
+                  "mmcl_wo_mdm": ("signal_encoder_mmcl_wo_mdm", "image_encoder_mmcl_wo_mdm")}
+
+
+def link_released_family(store: Store) -> dict[str, str]:
+    """Mark the registered released MMCL files as one family: stage, lineage (MDM -> MMCL, SimCLR -> MMCL) and
+    the MMCL encoder pairs. Files are recognised by name; a file whose modality contradicts its name is left
+    alone and reported. Returns stem -> weights id of the family members found."""
+    rows = store.query("SELECT weights_id, modality, path FROM weights WHERE kind = 'released' AND path IS NOT NULL "
+                       "ORDER BY created_at")
+    members: dict[str, str] = {}
+    for wid, modality, path in rows:
+        stem = Path(path).stem
+        if stem in RELEASED_STAGES:
+            if RELEASED_STAGES[stem][0] != modality:
+                problem = (f"named like the released {RELEASED_STAGES[stem][0].upper()} file {stem} but holds "
+                           f"{modality.upper()} weights; not linked to its family")
+                if not store.scalar("SELECT count(*) FROM problems WHERE file = ? AND problem = ?", [path, problem]):
+                    store.record_problem(path, problem, "weights")
+                continue
+            members[stem] = wid  # the newest file of a name wins
+    if not members:
+        return members
+    with store.write() as con:
+        for stem, wid in members.items():
+            _, stage, parent_stem = RELEASED_STAGES[stem]
+            con.execute("UPDATE weights SET family = ?, stage = ?, parent_weights_id = ? WHERE weights_id = ?",
+                        [RELEASED_FAMILY, stage, members.get(parent_stem) if parent_stem else None, wid])
+        for stage, (ecg_stem, cmr_stem) in RELEASED_PAIRS.items():
+            if ecg_stem in members and cmr_stem in members:
+                pair_id = f"{RELEASED_FAMILY}-{stage}"
+                con.execute("DELETE FROM encoder_pairs WHERE pair_id = ?", [pair_id])
+                con.execute("INSERT INTO encoder_pairs (pair_id, ecg_weights_id, cmr_weights_id, family, stage) "
+                            "VALUES (?, ?, ?, ?, ?)", [pair_id, members[ecg_stem], members[cmr_stem],
+                                                       RELEASED_FAMILY, stage])
+    return members

@@ -230,6 +230,24 @@ GROUP BY w.weights_id, w.modality
 HAVING (w.modality = 'ecg' AND count(DISTINCT p.view) FILTER (WHERE p.view IN ('chapman_test', 'cross_domain')) = 2)
     OR (w.modality = 'cmr' AND count(DISTINCT p.view) FILTER (WHERE p.view = 'acdc') = 1);
 """),
+    # 7, not 6: the paired cohort (issue 12, data side) takes 6.
+    (7, "multimodal encoders: families, stages and ECG-CMR encoder pairs", """
+ALTER TABLE weights ADD COLUMN family TEXT;    -- weights that belong together: 'mmcl-released', an MMCL run id
+ALTER TABLE weights ADD COLUMN stage TEXT;     -- mdm | simclr | mmcl | mmcl_wo_mdm (the method's stage)
+-- An ECG encoder and a CMR encoder trained together (or released together), with the contrastive projectors
+-- into their shared space when they exist. Shared-space vectors are stored as embeddings of the pair_id.
+CREATE TABLE encoder_pairs (
+    pair_id         TEXT PRIMARY KEY,
+    ecg_weights_id  TEXT NOT NULL,
+    cmr_weights_id  TEXT NOT NULL,
+    projectors_path TEXT,                  -- none for the released files (their projectors were not published)
+    run_id          TEXT,
+    epoch           INTEGER,
+    family          TEXT,
+    stage           TEXT,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -125,3 +125,47 @@ def test_links_out_of_weights_dir_are_refused_and_never_offered(tmp_path, monkey
     offered = " ".join(str(o) for o in at.selectbox(key="job_weights").options)
     text = " ".join(c.value for c in at.caption)
     assert "signal_encoder_link" not in offered and "signal_encoder_link" not in text
+
+
+def write_released_ecg(path, seed=0):
+    torch.manual_seed(seed)
+    body = {k: v for k, v in EcgViT().state_dict().items()
+            if not k.startswith(("attention_pool", "fc_norm", "head"))}
+    torch.save({"model": body}, path)
+
+
+def write_released_image(path, seed=0):
+    from cardio_core.models import CmrResNet50
+    torch.manual_seed(seed)
+    body = {f"encoder_imaging.{k}": v for k, v in CmrResNet50().state_dict().items() if not k.startswith("fc.")}
+    torch.save({"state_dict": body}, path)
+
+
+def test_the_released_mmcl_files_register_as_one_family_with_lineage(ws, store):
+    for i, stem in enumerate(("signal_encoder_mdm", "signal_encoder_mmcl", "signal_encoder_mmcl_wo_mdm")):
+        write_released_ecg(ws.weights_dir / f"{stem}.pth", seed=i)
+    for i, stem in enumerate(("image_encoder_simclr", "image_encoder_mmcl")):
+        write_released_image(ws.weights_dir / f"{stem}.pth", seed=i)
+    write_encoder(ws.weights_dir / "my_own.pth")  # not a family member
+    scan_weights_dir(store, ws)
+    rows = {r[0]: r[1:] for r in store.query(
+        "SELECT regexp_replace(name, '\\.pth$', ''), family, stage, parent_weights_id, weights_id FROM weights")}
+    wid = {stem: r[3] for stem, r in rows.items()}
+    assert rows["signal_encoder_mdm"][:3] == ("mmcl-released", "mdm", None)
+    assert rows["signal_encoder_mmcl"][:3] == ("mmcl-released", "mmcl", wid["signal_encoder_mdm"])
+    assert rows["signal_encoder_mmcl_wo_mdm"][:3] == ("mmcl-released", "mmcl_wo_mdm", None)
+    assert rows["image_encoder_simclr"][:3] == ("mmcl-released", "simclr", None)
+    assert rows["image_encoder_mmcl"][:3] == ("mmcl-released", "mmcl", wid["image_encoder_simclr"])
+    assert rows["my_own"][:2] == (None, None)
+    pairs = store.query("SELECT pair_id, ecg_weights_id, cmr_weights_id, projectors_path FROM encoder_pairs")
+    # only the MMCL pair is complete; its projectors were never published
+    assert pairs == [("mmcl-released-mmcl", wid["signal_encoder_mmcl"], wid["image_encoder_mmcl"], None)]
+
+
+def test_a_family_name_on_the_wrong_modality_is_reported_not_linked(ws, store):
+    write_released_ecg(ws.weights_dir / "image_encoder_mmcl.pth")
+    scan_weights_dir(store, ws)
+    scan_weights_dir(store, ws)  # reported once, not on every scan
+    assert store.query("SELECT family FROM weights") == [(None,)]
+    (problem,) = store.query("SELECT problem FROM problems WHERE stage = 'weights'")
+    assert "named like the released CMR file image_encoder_mmcl but holds ECG weights" in problem[0]
