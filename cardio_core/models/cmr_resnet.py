@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
@@ -17,11 +18,17 @@ class CmrResNet50(ResNet):
     modality = "cmr"
     model_name = "cmr_resnet50"
 
-    def __init__(self, num_classes: int = 5):
+    def __init__(self, num_classes: int = 5, input_size: int = 210):
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        if not 32 <= int(input_size) <= 1024:
+            raise ValueError(f"input_size must be in 32..1024 pixels, got {input_size}")
         super().__init__(Bottleneck, [3, 4, 6, 3])
-        self.model_kwargs = dict(num_classes=num_classes)
+        # The side the encoder was trained at. Inputs arrive preprocessed at 210 px (method.md §2); an encoder
+        # trained smaller (a CPU demo) resizes them here, so every caller (embedding, fine-tuning, contrastive
+        # training, a later load of its checkpoint) sees the images at the size it was trained with.
+        self.input_size = int(input_size)
+        self.model_kwargs = dict(num_classes=num_classes, input_size=self.input_size)
         self.num_classes = num_classes
         self.num_features = 2048
         self.fc = nn.Identity()
@@ -31,6 +38,9 @@ class CmrResNet50(ResNet):
         """The embedding: (B, 2048) global-average-pooled trunk output."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"CmrResNet50 expects input (B, 3, H, W), got {tuple(x.shape)}")
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                              antialias=True)
         return torch.flatten(self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(
             self.maxpool(self.relu(self.bn1(self.conv1(x))))))))), 1)
 

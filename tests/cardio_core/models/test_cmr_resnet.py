@@ -29,3 +29,20 @@ def test_parameter_names_are_torchvision_resnet_names():
 def test_wrong_input_shape():
     with pytest.raises(ValueError, match="expects input"):
         CmrResNet50().forward_features(torch.rand(1, 1, 64, 64))
+
+
+def test_an_encoder_trained_smaller_resizes_its_input_and_keeps_its_size_through_a_checkpoint(tmp_path):
+    import torch
+    from cardio_core.models import CmrResNet50, save_checkpoint
+    from cardio_core.models.weights import WeightsFile
+    torch.manual_seed(0)
+    model = CmrResNet50(input_size=64).eval()
+    x = torch.rand(2, 3, 210, 210)
+    small = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+    with torch.no_grad():
+        assert torch.equal(model.forward_features(x), model.forward_features(small))
+    path = save_checkpoint(tmp_path / "small.pth", model, meta={"head_trained": False})
+    loaded = WeightsFile.read(path).build()
+    assert loaded.model.input_size == 64
+    with torch.no_grad():
+        assert torch.equal(loaded.model.eval().forward_features(x), model.forward_features(x))
