@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from cardio_core import queries
+from cardio_core.queries import paired as paired_queries
 from cardio_core.config import Workspace
 from cardio_core.store.store import Store
 from cardio_core.store import bookmarks as saved_views
@@ -119,6 +120,41 @@ def weights_with_view(db_path: str, view: str) -> set[str]:
 @st.cache_data(ttl=300, show_spinner=False, max_entries=32)
 def points(db_path: str, weights_id: str, view: str, aligned: bool = False) -> pd.DataFrame:
     return queries.projection_points(_store(db_path), weights_id, view, aligned=aligned)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def pairs(db_path: str) -> pd.DataFrame:
+    return paired_queries.list_pairs(_store(db_path))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def retrieval(db_path: str, pair_id: str) -> tuple[pd.DataFrame, str]:
+    store = _store(db_path)
+    return paired_queries.retrieval_table(store, pair_id), paired_queries.retrieval_note(store, pair_id)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=16)
+def joint_points(db_path: str, pair_id: str) -> pd.DataFrame:
+    return paired_queries.joint_points(_store(db_path), pair_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def paired_cohort_size(db_path: str) -> int:
+    return paired_queries.cohort_size(_store(db_path))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def mmcl_defaults(db_path: str) -> tuple[str, str]:
+    """The encoders contrastive pre-training starts from by default (MDM ECG, SimCLR or random CMR)."""
+    from cardio_core.catalog import default_mmcl_parent
+    store = _store(db_path)
+    return (default_mmcl_parent(store, "ecg", register_random=False),
+            default_mmcl_parent(store, "cmr", register_random=False))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def families(db_path: str) -> pd.DataFrame:
+    return paired_queries.family_table(_store(db_path))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)

@@ -414,3 +414,59 @@ def evolution_figure(frames: list[tuple[int, pd.DataFrame]], *, colours: dict[st
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=90))
     return fig
+
+
+MODALITY_SYMBOLS = {"ECG": "circle", "CMR": "square"}
+
+
+def paired_figure(points: pd.DataFrame, colour_by: str = "modality", *, review: bool = False,
+                  highlight: set[str] | None = None, height: int = 620) -> go.Figure:
+    """The joint shared-space layout of an encoder pair: ECG points as circles, CMR points as squares, coloured by
+    modality or by a subject value (a phenotype, age, BMI). Subjects in `highlight` get their two points ringed and
+    joined by a line, so a selected ECG shows where its own CMR landed. customdata = row position in `points`."""
+    size = 10 if review else 6
+    fig = go.Figure()
+    pos = np.arange(len(points), dtype=np.int32)
+    x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
+    head = points["modality"] if review else points["modality"] + " " + points["record_id"].astype(str)
+    age = age_bands(points["age"]) if review else \
+        (pd.to_numeric(points["age"], errors="coerce").round().astype("Int64").astype("string") + " y").fillna("")
+    text = (head + " · " + age.astype(str) + " " + points["sex"].fillna("")).to_numpy()
+    if colour_by == "modality":
+        colours = {"ECG": "#1f77b4", "CMR": "#d62728"}
+        for modality, symbol in MODALITY_SYMBOLS.items():
+            m = (points["modality"] == modality).to_numpy()
+            fig.add_trace(go.Scattergl(x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=modality,
+                                       hovertemplate="%{text}<extra></extra>",
+                                       marker=dict(color=colours[modality], size=size, symbol=symbol, opacity=0.75)))
+    else:
+        c = pd.to_numeric(points[colour_by], errors="coerce").to_numpy(np.float32) if colour_by != "sex" else \
+            points["sex"].map({"F": 0.0, "M": 1.0}).to_numpy(np.float32)
+        finite = np.isfinite(c)
+        lo, hi = (float(np.nanmin(c)), float(np.nanmax(c))) if finite.any() else (0.0, 1.0)
+        for modality, symbol in MODALITY_SYMBOLS.items():
+            m = (points["modality"] == modality).to_numpy()
+            fig.add_trace(go.Scattergl(
+                x=x[m], y=y[m], mode="markers", customdata=pos[m], text=text[m], name=modality,
+                hovertemplate="%{text}<extra></extra>",
+                marker=dict(color=c[m], colorscale="Viridis", cmin=lo, cmax=hi, size=size, symbol=symbol, opacity=0.8,
+                            showscale=modality == "ECG",
+                            colorbar=dict(title="sex (0 F, 1 M)" if colour_by == "sex" else colour_by)
+                            if modality == "ECG" else None)))
+    if highlight:
+        h = points["record_id"].astype(str).isin(highlight).to_numpy()
+        if h.any():
+            sel = points[h].sort_values(["record_id", "modality"])
+            lx, ly = [], []
+            for _, grp in sel.groupby("record_id"):
+                if len(grp) == 2:
+                    lx += grp["x"].tolist() + [None]
+                    ly += grp["y"].tolist() + [None]
+            if lx:
+                fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="pair", hoverinfo="skip",
+                                         line=dict(color="black", width=1.5 if not review else 2.5)))
+            fig.add_trace(go.Scattergl(x=x[h], y=y[h], mode="markers", name="selected", customdata=pos[h],
+                                       hoverinfo="skip", marker=dict(size=size + 8, color="rgba(0,0,0,0)",
+                                                                     line=dict(color="black", width=2))))
+    _layout(fig, None, review, height, None)
+    return fig

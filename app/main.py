@@ -35,6 +35,7 @@ pages = {
     "compare": st.Page(PAGE_DIR / "compare.py", title="Compare"),
     "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters"),
     "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics"),
+    "multimodal": st.Page(PAGE_DIR / "multimodal.py", title="Multimodal"),
     "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs"),
     "methods": st.Page(PAGE_DIR / "methods.py", title="Methods"),
 }

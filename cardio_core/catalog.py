@@ -120,6 +120,21 @@ def default_parent(store: Store, modality: str) -> str:
     return row[0][0] if row else ensure_random_weights(store, modality)
 
 
+def default_mmcl_parent(store: Store, modality: str, *, register_random: bool = True) -> str:
+    """Where contrastive pre-training starts when the spec names nothing: the ECG encoder from MDM (the released
+    signal_encoder_mdm, else the newest MDM pre-training), the CMR encoder from SimCLR (the released
+    image_encoder_simclr); else random weights (registered on first use unless `register_random` is False)."""
+    stage = "mdm" if modality == "ecg" else "simclr"
+    row = store.query("SELECT weights_id FROM weights WHERE modality = ? AND stage = ? ORDER BY created_at DESC "
+                      "LIMIT 1", [modality, stage])
+    if not row and modality == "ecg":
+        row = store.query("SELECT weights_id FROM weights WHERE modality = 'ecg' AND kind = 'pretrained' "
+                          "AND weights_id LIKE '%-mdm' ORDER BY created_at DESC LIMIT 1")
+    if row:
+        return row[0][0]
+    return ensure_random_weights(store, modality) if register_random else f"random-{modality}"
+
+
 def resolve_weights(store: Store, ws: Workspace, name: str | None, modality: str) -> str:
     """A weights id for `name`: a registered id, or a file name in <workspace>/weights/ (registered on
     first use); None -> default_parent. Raises CardioError naming what was looked for."""

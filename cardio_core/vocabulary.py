@@ -32,3 +32,8 @@ ACTIVE_STATUSES = ("queued", "starting", "running")
 RUNNING_STATUSES = ("starting", "running")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts stored per weights
+
+# The analysis of an ECG-CMR encoder pair on a paired cohort's test subjects (cardio_core.analysis.paired):
+# the metrics' scope and the joint shared-space layout.
+PAIRED_SCOPE = "paired_test"
+PAIRED_VIEW = "paired_joint"

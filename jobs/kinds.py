@@ -47,6 +47,9 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
             needs_modality=True, trains=True, datasets=FINETUNE_DATASETS),
     JobKind("pretrain", "jobs.kinds:run_pretrain", "masked data modelling pre-training of the ECG encoder",
             needs_modality=True, trains=True, datasets=PRETRAIN_DATASETS),
+    JobKind("pretrain_mmcl", "jobs.kinds:run_pretrain_mmcl",
+            "contrastive ECG-CMR pre-training (MMCL) on a paired cohort; analyses every checkpoint pair",
+            trains=True, datasets={"paired": ("paired",)}),
     JobKind("embed", "jobs.kinds:run_embed", "embeddings of the evaluation sets", needs_modality=True),
     JobKind("project", "jobs.kinds:run_project", "UMAP projections of stored embeddings"),
     JobKind("metrics", "jobs.kinds:run_metrics", "metrics of stored embeddings"),
@@ -83,6 +86,11 @@ def run_finetune(spec, ctx) -> dict:
 def run_pretrain(spec, ctx) -> dict:
     from cardio_core.pipeline import workflows
     return workflows.pretrain(ctx)
+
+
+def run_pretrain_mmcl(spec, ctx) -> dict:
+    from cardio_core.pipeline import workflows
+    return workflows.pretrain_mmcl(ctx)
 
 
 def run_demo(spec, ctx) -> dict:

@@ -108,8 +108,12 @@ class JobSpec:
         elif kind.needs_modality:
             raise SpecError("modality", f"is required for a {self.kind} job (one of {', '.join(MODALITIES)})")
         if self.dataset is not None:
-            known = MODALITY_DATASETS[self.modality] if self.modality else tuple(
-                d for ds in MODALITY_DATASETS.values() for d in ds)
+            kind_datasets = tuple(d for ds in (kind.datasets or {}).values() for d in ds)
+            if not self.modality and kind.datasets is not None and not kind.needs_modality:
+                known = kind_datasets  # a kind of both modalities (pretrain_mmcl: a paired cohort)
+            else:
+                known = MODALITY_DATASETS[self.modality] if self.modality else tuple(
+                    d for ds in MODALITY_DATASETS.values() for d in ds)
             _check_choice("dataset", self.dataset, known)
             allowed = kind.datasets.get(self.modality, ()) if kind.datasets is not None and self.modality else None
             if allowed is not None and self.dataset not in allowed:
@@ -124,6 +128,9 @@ class JobSpec:
             _check_name("recipe", self.recipe, "a recipe preset name")
         _check_json_dict("overrides", self.overrides)
         _check_json_dict("params", self.params)
+        if self.params.get("cmr_weights") is not None:  # pretrain_mmcl: the CMR encoder it starts from
+            _check_name("params.cmr_weights", self.params["cmr_weights"],
+                        "a weights id or a file name in the workspace weights/ folder")
         if self.epochs is None:
             if kind.trains:
                 raise SpecError("epochs", f"is required for a {self.kind} job (an integer in 1..{MAX_EPOCHS})")

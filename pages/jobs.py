@@ -208,6 +208,76 @@ if submitted and not common.read_only():
     st.rerun()
 
 
+# -- the contrastive pre-training form ------------------------------------------------------------------------
+def mmcl_form() -> None:
+    """Launch MMCL (contrastive ECG-CMR pre-training) on the ingested paired cohort."""
+    from cardio_core.training.mmcl_recipes import get_mmcl_recipe
+    from cardio_core.vocabulary import MMCL_RECIPES
+    mm_errors = st.session_state.get("mmcl_errors", {})
+    if st.session_state.get("mmcl_submitted"):
+        st.success(f"Submitted {st.session_state['mmcl_submitted']}; it appears in the table below.")
+    n_pairs = common.paired_cohort_size(db)
+    if not n_pairs:
+        st.caption("No paired ECG + CMR cohort is ingested: `cardio ingest paired PATH` (or `cardio setup` for the "
+                   "demo's) adds one.")
+    ecg_w, cmr_w = common.weights(db, "ecg"), common.weights(db, "cmr")
+    ecg_ids, cmr_ids = ecg_w["weights_id"].tolist(), cmr_w["weights_id"].tolist()
+    ecg_names = dict(zip(ecg_w["weights_id"], ecg_w["display"]))
+    cmr_names = dict(zip(cmr_w["weights_id"], cmr_w["display"]))
+    ecg_default, cmr_default = common.mmcl_defaults(db)
+    mm_presets = list(MMCL_RECIPES) if has_gpu else ["demo_mmcl", *[r for r in MMCL_RECIPES if r != "demo_mmcl"]]
+    with st.form("launch_mmcl"):
+        c1, c2 = st.columns(2)
+        with c1:
+            mm_recipe = st.selectbox("Recipe preset", mm_presets, key="mmcl_recipe",
+                                     help="mmcl: the paper's values (GPU); demo_mmcl: sized for 2 CPU cores")
+            field_error(mm_errors, "recipe")
+            ecg_start = st.selectbox("ECG encoder starts from", ecg_ids, key="mmcl_ecg",
+                                     index=ecg_ids.index(ecg_default) if ecg_default in ecg_ids else 0,
+                                     format_func=lambda w: ecg_names.get(w, w),
+                                     help="The method starts from masked data modelling (MDM).")
+            field_error(mm_errors, "weights")
+            cmr_start = st.selectbox("CMR encoder starts from", cmr_ids, key="mmcl_cmr",
+                                     index=cmr_ids.index(cmr_default) if cmr_default in cmr_ids else 0,
+                                     format_func=lambda w: cmr_names.get(w, w),
+                                     help="Random weights, or a registered image encoder (e.g. SimCLR).")
+            field_error(mm_errors, "params")
+        with c2:
+            preset = get_mmcl_recipe(mm_recipe)
+            mm_epochs = st.number_input("Epochs", min_value=1, max_value=10_000, step=1, value=preset.max_epochs,
+                                        key=f"mmcl_epochs_{mm_recipe}")
+            field_error(mm_errors, "epochs")
+            mm_every = st.number_input("Checkpoint every N epochs", min_value=1, max_value=10_000, step=1,
+                                       value=min(preset.checkpoint_every, preset.max_epochs),
+                                       key=f"mmcl_every_{mm_recipe}")
+            field_error(mm_errors, "checkpoint_every")
+            mm_device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="mmcl_device")
+            mm_seed = st.number_input("Seed", min_value=0, step=1, key="mmcl_seed")
+        if preset.description:
+            st.caption(preset.description)
+        go = st.form_submit_button("Launch pre-training", disabled=common.read_only() or not n_pairs)
+    if go and not common.read_only():
+        spec = {"kind": "pretrain_mmcl", "dataset": "paired", "recipe": mm_recipe, "weights": ecg_start,
+                "params": {"cmr_weights": cmr_start}, "epochs": int(mm_epochs), "checkpoint_every": int(mm_every),
+                "device": mm_device, "seed": int(mm_seed), "name": f"MMCL pre-training ({mm_recipe})"}
+        problems: dict[str, str] = {}
+        try:
+            st.session_state["mmcl_submitted"] = runner_for(str(ws.root)).submit(JobSpec.from_dict(spec))
+        except SpecError as exc:
+            problems[exc.field.split(".")[0] if exc.field.split(".")[0] in spec else "recipe"] = exc.problem
+        except (JobError, ValueError) as exc:
+            problems["recipe"] = str(exc)
+        st.session_state["mmcl_errors"] = problems
+        if problems:
+            st.session_state.pop("mmcl_submitted", None)
+        st.rerun()
+
+
+with st.expander("Launch contrastive ECG-CMR pre-training (MMCL)",
+                 expanded=bool(st.session_state.get("mmcl_errors") or st.session_state.get("mmcl_submitted"))):
+    mmcl_form()
+
+
 # -- the live table -------------------------------------------------------------------------------------------
 def eta_text(seconds) -> str:
     if seconds is None or pd.isna(seconds):

@@ -30,6 +30,9 @@ from cardio_core.store import Store
 UMAP_PARAMS = {
     "ecg": {"n_neighbors": 30, "min_dist": 0.25},
     "cmr": {"n_neighbors": 15, "min_dist": 0.1},
+    # both modalities of a paired cohort's test subjects in their shared contrastive space (cosine-trained,
+    # l2-normalised vectors; Euclidean on the unit sphere orders neighbours as cosine does)
+    "paired": {"n_neighbors": 15, "min_dist": 0.1},
 }
 
 
@@ -133,6 +136,8 @@ VIEWS = {
     "chapman_test": [("chapman", "r.split = 'test'")],
     "cross_domain": [("chapman", "r.split = 'test'"), ("ptbxl", "r.split = 'display'")],
     "acdc": [("acdc", "TRUE")],
+    # keys of an encoder pair (not a weights id): its ECG and CMR test subjects, projected into the shared space
+    "paired_joint": [("paired_ecg", "r.split = 'test'"), ("paired_cmr", "r.split = 'test'")],
 }
 MODALITY_VIEWS = {"ecg": ("chapman_test", "cross_domain"), "cmr": ("acdc",)}
 

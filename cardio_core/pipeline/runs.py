@@ -137,13 +137,19 @@ def register_checkpoint(store: Store, *, weights_id, run_id, job_id, epoch, step
     with store.write() as con:
         write_weights_row(con, weights_id=weights_id, modality=modality, name=name, kind="checkpoint",
                          path=str(path) if path else None, parent_weights_id=parent_id)
-        con.execute("DELETE FROM checkpoints WHERE weights_id = ?", [weights_id])
-        con.execute("INSERT INTO checkpoints (weights_id, run_id, job_id, epoch, step, fold, path, val_metrics, config) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [weights_id, run_id, job_id, epoch, step, fold, str(path) if path else "",
-                     to_json(metrics or {}), to_json(config)])
+        write_checkpoint_rows(con, weights_id=weights_id, run_id=run_id, job_id=job_id, epoch=epoch, step=step,
+                              fold=fold, path=path, metrics=metrics, config=config)
         if fold is None:
             mark_best_checkpoint(con, run_id)
+
+
+def write_checkpoint_rows(con, *, weights_id, run_id, job_id, epoch, step, fold, path, metrics, config) -> None:
+    """The checkpoints row of registered weights, inside the caller's write transaction."""
+    con.execute("DELETE FROM checkpoints WHERE weights_id = ?", [weights_id])
+    con.execute("INSERT INTO checkpoints (weights_id, run_id, job_id, epoch, step, fold, path, val_metrics, config) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [weights_id, run_id, job_id, epoch, step, fold, str(path) if path else "",
+                 to_json(metrics or {}), to_json(config)])
 
 
 def training_precision(cuda: bool) -> str:

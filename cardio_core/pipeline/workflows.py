@@ -134,6 +134,54 @@ def pretrain(ctx) -> dict:
     return out
 
 
+def pretrain_mmcl(ctx) -> dict:
+    """A contrastive pre-training job: the two starting encoders analysed as baselines (once), the run trained,
+    and every checkpoint analysed: the pair on the paired cohort (retrieval, joint layout), the ECG encoder on
+    Chapman/PTB-XL and the CMR encoder on ACDC, each chained to the encoder before it for the epoch evolution."""
+    from cardio_core.analysis.paired import analyse_pair
+    from cardio_core.models.weights import LoadedEncoder
+    from cardio_core.pipeline.mmcl import mmcl_parents, mmcl_recipe_for, pretrain_mmcl as train
+
+    configure_numba_cache(ctx.workspace.cache_dir)
+    mmcl_recipe_for(ctx.spec)  # a bad preset or override fails before the long baseline analysis
+    device = resolve_device(ctx.spec.device)
+    seed = ctx.spec.seed
+    if is_rank_zero(ctx):
+        for parent in mmcl_parents(ctx):
+            ctx.report_progress(message=f"baseline analysis of {parent}", force=True)
+            ensure_analysed(ctx.store, parent, device=device)
+
+    def analyse(event) -> None:
+        m = event.module
+        ecg = LoadedEncoder(model=m.ecg_encoder, report=None, source=None, head_trained=False)
+        cmr = LoadedEncoder(model=m.cmr_encoder, report=None, source=None, head_trained=False)
+        analyse_pair(ctx.store, event.pair_id, ecg_encoder=ecg, cmr_encoder=cmr,
+                     projectors=(m.ecg_projector, m.cmr_projector), device=device, seed=seed)
+        analyse_weights(ctx.store, event.ecg_weights_id, encoder=ecg, device=device, align_to=event.previous_ecg,
+                        seed=seed)
+        analyse_weights(ctx.store, event.cmr_weights_id, encoder=cmr, device=device, align_to=event.previous_cmr,
+                        seed=seed)
+
+    out = train(ctx, on_checkpoint=analyse)
+    if not ctx.should_stop() and is_rank_zero(ctx):
+        _finish_mmcl_run(ctx, out["run_id"], device)
+    return out
+
+
+def _finish_mmcl_run(ctx, run_id: str, device: str) -> None:
+    """Analyse any pair of the run whose analysis did not finish, then mark the run complete."""
+    from cardio_core.analysis.paired import analyse_pair
+    rows = ctx.store.query("SELECT p.pair_id, p.ecg_weights_id, p.cmr_weights_id FROM encoder_pairs p "
+                           "LEFT JOIN analysis_complete a ON a.weights_id = p.pair_id "
+                           "WHERE p.run_id = ? AND a.weights_id IS NULL ORDER BY p.epoch", [run_id])
+    for pair_id, ecg_id, cmr_id in rows:
+        ctx.report_progress(message=f"completing the analysis of {pair_id}", force=True)
+        analyse_pair(ctx.store, pair_id, device=device, seed=ctx.spec.seed)
+        for wid in (ecg_id, cmr_id):
+            ensure_analysed(ctx.store, wid, device=device)
+    complete_run(ctx.store, run_id)
+
+
 def embed(ctx, weights_ids: list[str]) -> dict:
     from cardio_core.analysis.embeddings import embed_weights
     out = {}

@@ -57,6 +57,38 @@ class PeriodicCheckpoint(L.Callback):
         barrier(trainer, f"checkpoint epoch {epoch}")
 
 
+class PeriodicEncoderPair(L.Callback):
+    """PeriodicCheckpoint for contrastive pre-training: every `every_n_epochs` epochs (and at the last one) the
+    module's two encoders and projectors go to <dirpath>/epoch_<NNNN>/{ecg,cmr,projectors}.pth through its
+    save_encoders; `on_save(paths, meta)` registers them. Rank zero writes; the other ranks wait."""
+
+    def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, *, extra_meta: dict | None = None,
+                 on_save: Callable[[dict, dict], None] | None = None):
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.dirpath, self.every_n_epochs = Path(dirpath), every_n_epochs
+        self.extra_meta, self.on_save = dict(extra_meta or {}), on_save
+        self.saved: list[Path] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if not _is_save_epoch(epoch, self.every_n_epochs, trainer.max_epochs):
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if torch.is_tensor(v) and v.numel() == 1 and math.isfinite(float(v))}
+        meta = {**self.extra_meta, "epoch": epoch, "global_step": trainer.global_step, "metrics": metrics}
+        if trainer.is_global_zero:
+            folder = self.dirpath / f"epoch_{epoch:04d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = pl_module.save_encoders(folder / "ecg.pth", folder / "cmr.pth", folder / "projectors.pth",
+                                            meta=meta)
+            faults.point("checkpoint_written")
+            self.saved.append(folder)
+            if self.on_save is not None:
+                self.on_save(paths, meta)
+        barrier(trainer, f"checkpoint epoch {epoch}")
+
+
 def save_trainer_state(trainer: L.Trainer, path: str | Path) -> Path:
     """The full Lightning state (optimiser, schedule, epoch) written to a temporary name, then renamed."""
     """Every rank calls it (Trainer.save_checkpoint is collective); rank zero writes and renames."""
