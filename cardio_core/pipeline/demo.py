@@ -1,13 +1,17 @@
-"""The demo chain as one background job: data -> baseline -> ECG fine-tune -> CMR 5-fold
-fine-tune -> report, each step skipped when already done (so a resumed demo goes on).
+"""The demo chain as one background job: data -> baselines (MDM) -> contrastive ECG-CMR pre-training (MMCL)
+-> ECG fine-tune -> CMR 5-fold fine-tune -> report, each step skipped when already done (so a resumed demo
+goes on).
 
 A resumed demo job continues its own runs: run ids come from the first job of the resume
 chain, "done" is each run's completeness mark (runs.completed_at, written after its last
 checkpoint is analysed), and a run left half-way continues from its own resume state.
 
 Without released weights in <workspace>/weights/, the ECG baseline is pre-trained here with
-masked data modelling and the CMR baseline is the randomly initialised ResNet-50; with
-released files present, the chain starts from them instead.
+masked data modelling; with released files present, the chain starts from them instead. The MMCL
+stage then trains the ECG encoder on from that baseline together with a CMR encoder (from the
+released SimCLR image encoder when present, else random) on the paired demo cohort, and the ACDC
+fine-tune starts from its image encoder, so the CMR baseline is that encoder (method.md §8). The
+ECG fine-tune starts from the ECG baseline, as the thesis's did.
 """
 from __future__ import annotations
 
@@ -16,16 +20,17 @@ from pathlib import Path
 from cardio_core import faults
 from cardio_core.pipeline.runs import StepSpec, read_json, run_complete, run_id_of
 
-STEPS = ("demo data and ingest", "baselines", "ECG fine-tune", "CMR fine-tune (5 folds)", "report")
+STEPS = ("demo data and ingest", "baselines", "MMCL pre-training", "ECG fine-tune", "CMR fine-tune (5 folds)",
+         "report")
 
 # Sizes of the chain per demo size; every value can be overridden through spec.params.
 # The default fits the 15-minute budget on 2 CPU cores: the ECG ViT trains at about 5-8
 # samples/s there, so the fine-tune sees a seeded subset of the train split.
 PLANS = {
-    "default": {"mdm_epochs": 1, "ecg_epochs": 6, "ecg_every": 2, "ecg_train_records": 400,
-                "cmr_epochs": 2, "cmr_every": 1},
-    "tiny": {"mdm_epochs": 1, "ecg_epochs": 2, "ecg_every": 1, "ecg_train_records": 60,
-             "cmr_epochs": 1, "cmr_every": 1},
+    "default": {"mdm_epochs": 1, "mmcl_epochs": 4, "mmcl_train_pairs": 0, "ecg_epochs": 6, "ecg_every": 2,
+                "ecg_train_records": 400, "cmr_epochs": 2, "cmr_every": 1},
+    "tiny": {"mdm_epochs": 1, "mmcl_epochs": 1, "mmcl_train_pairs": 0, "ecg_epochs": 2, "ecg_every": 1,
+             "ecg_train_records": 60, "cmr_epochs": 1, "cmr_every": 1},
 }
 
 
@@ -55,7 +60,7 @@ def resume_point(run_dir: Path, spec) -> Path | None:
     if spec.kind == "pretrain":
         path = run_dir / "resume.ckpt"
         return path if path.is_file() else None
-    if spec.modality == "ecg":
+    if spec.kind == "pretrain_mmcl" or spec.modality == "ecg":
         path = run_dir / "checkpoints" / "resume.ckpt"
         return path if path.is_file() else None
     done = {int(f) for f in _safe_json(run_dir / "folds_done.json", [])}
@@ -80,7 +85,8 @@ def run_demo_chain(ctx) -> dict:
     """The demo chain inside one job (ctx: the demo job's context; its spec's params size the chain)."""
     from cardio_core.analysis.analyse import ensure_analysed
     from cardio_core.analysis.projections import configure_numba_cache
-    from cardio_core.catalog import default_parent, scan_weights_dir
+    from cardio_core.catalog import default_mmcl_parent, default_parent, scan_weights_dir
+    from cardio_core.queries.paired import cohort_size
     from cardio_core.pipeline import workflows
     from cardio_core.pipeline.setup import prepare_workspace
     from cardio_core.report import write_report
@@ -114,32 +120,50 @@ def run_demo_chain(ctx) -> dict:
         ecg_parent = f"{mdm_id}-mdm"
     else:
         ensure_analysed(store, ecg_parent)
-    cmr_parent = default_parent(store, "cmr")
-    ensure_analysed(store, cmr_parent)
+    cmr_parent = default_mmcl_parent(store, "cmr")
     out["baselines"] = {"ecg": ecg_parent, "cmr": cmr_parent}
     if ctx.should_stop():
         return out
 
     progress(2)
+    if cohort_size(store):
+        mmcl_run = f"{root}-mmcl"
+        if not _done(store, mmcl_run):
+            sub = StepSpec(kind="pretrain_mmcl", dataset="paired", weights=ecg_parent, recipe="demo_mmcl",
+                           epochs=plan["mmcl_epochs"], checkpoint_every=plan["mmcl_epochs"], device=device,
+                           seed=spec.seed, params={"cmr_weights": cmr_parent},
+                           overrides={"train_subset": plan["mmcl_train_pairs"]} if plan["mmcl_train_pairs"] else {})
+            workflows.pretrain_mmcl(StepContext(ctx, sub, mmcl_run, 2))
+        if ctx.should_stop():
+            return out
+        last = store.query("SELECT cmr_weights_id FROM encoder_pairs WHERE run_id = ? ORDER BY epoch DESC LIMIT 1",
+                           [mmcl_run])
+        if last:
+            cmr_parent = last[0][0]
+            out["mmcl"] = {"run": mmcl_run, "cmr": cmr_parent}
+    ensure_analysed(store, cmr_parent)
+    out["baselines"]["cmr"] = cmr_parent
+
+    progress(3)
     ecg_run = f"{root}-ecg"
     if not _done(store, ecg_run):
         sub = StepSpec(kind="finetune", modality="ecg", dataset="chapman", weights=ecg_parent, recipe="demo_ecg",
                        epochs=plan["ecg_epochs"], checkpoint_every=plan["ecg_every"], device=device, seed=spec.seed,
                        params={"max_train_records": plan["ecg_train_records"]})
-        workflows.finetune(StepContext(ctx, sub, ecg_run, 2))
-    if ctx.should_stop():
-        return out
-
-    progress(3)
-    cmr_run = f"{root}-cmr"
-    if not _done(store, cmr_run):
-        sub = StepSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
-                       epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)
-        workflows.finetune(StepContext(ctx, sub, cmr_run, 3))
+        workflows.finetune(StepContext(ctx, sub, ecg_run, 3))
     if ctx.should_stop():
         return out
 
     progress(4)
+    cmr_run = f"{root}-cmr"
+    if not _done(store, cmr_run):
+        sub = StepSpec(kind="finetune", modality="cmr", dataset="acdc", weights=cmr_parent, recipe="demo_cmr",
+                       epochs=plan["cmr_epochs"], checkpoint_every=plan["cmr_every"], device=device, seed=spec.seed)
+        workflows.finetune(StepContext(ctx, sub, cmr_run, 4))
+    if ctx.should_stop():
+        return out
+
+    progress(5)
     for run in (ecg_run, cmr_run):
         write_report(store, run, ws.runs_dir / run / "report")
     out["runs"] = [ecg_run, cmr_run]

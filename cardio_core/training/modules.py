@@ -273,7 +273,10 @@ def build_model(recipe, weights_path=None, *, num_classes: int | None = None, lo
         model = create_model("ecg_vit_small", num_classes=num_classes or len(cardio_labels.CLASSES),
                              signal_length=recipe.crop_length, drop_path_rate=recipe.drop_path, global_pool=pool)
     else:
-        model = create_model("cmr_resnet50", num_classes=num_classes or len(cardio_labels.ACDC_GROUPS))
+        # the size the encoder was pre-trained at (an MMCL demo encoder: small), unless the recipe sets one
+        size = recipe.input_size or (int(source.model_kwargs.get("input_size", 210)) if source is not None else 210)
+        model = create_model("cmr_resnet50", num_classes=num_classes or len(cardio_labels.ACDC_GROUPS),
+                             input_size=size)
     if source is None:
         if recipe.modality == "ecg":
             model.reset_fresh_modules(recipe.seed)

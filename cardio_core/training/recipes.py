@@ -32,6 +32,9 @@ class Recipe:
     jitter_sigma: float = 0.2
     jitter_scale: float = 0.6
     rescale_sigma: float = 0.5
+    # CMR input: the side the ResNet sees (0 = the encoder's own: the size it was pre-trained at, 210 for the
+    # released files and random weights); images are preprocessed at 210 and resized inside the model
+    input_size: int = 0
     # CMR augmentation
     cmr_aug_p: float = 0.95
     rotation_degrees: float = 45.0
@@ -88,9 +91,10 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "contrast": (0.0, 1.0, True, True),
     "saturation": (0.0, 1.0, True, True),
     "crop_scale_min": (0.0, 1.0, False, True),
+    "input_size": (0, 1024, True, True),
     "threshold": (0.0, 1.0, False, False),
 }
-_INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "seed", "crop_length"}
+_INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "seed", "crop_length", "input_size"}
 _BOOL_FIELDS = {"linear_probe", "random_init", "augment"}
 
 
@@ -124,6 +128,8 @@ def validate_recipe(recipe: Recipe) -> Recipe:
             raise ValueError(f"{name} must be in {_range_text(low, high, low_inc, high_inc)}, got {value!r}")
     if recipe.warmup_epochs > recipe.max_epochs:
         raise ValueError(f"warmup_epochs must be in [0, max_epochs={recipe.max_epochs}], got {recipe.warmup_epochs}")
+    if 0 < recipe.input_size < 32:
+        raise ValueError(f"input_size must be 0 (the encoder's own) or 32..1024 pixels, got {recipe.input_size}")
     if recipe.crop_length % 100:
         raise ValueError(f"crop_length must be a multiple of the patch size 100 in [100, 5000], got {recipe.crop_length}")
     return recipe

@@ -140,3 +140,14 @@ def test_build_model_follows_the_recipe(tmp_path):
     assert torch.equal(model.pos_embed, src.pos_embed)
     model, report = build_model(get_recipe("thesis_ecg", crop_length=500, random_init=True), path)
     assert report is None and not torch.equal(model.pos_embed, src.pos_embed)
+
+
+def test_a_cmr_fine_tune_runs_at_the_size_its_encoder_was_pre_trained_at(tmp_path):
+    from cardio_core.models import CmrResNet50, save_checkpoint
+    from cardio_core.training.modules import build_model
+    from cardio_core.training.recipes import get_recipe
+    path = save_checkpoint(tmp_path / "small.pth", CmrResNet50(num_classes=0, input_size=64),
+                           meta={"head_trained": False})
+    assert build_model(get_recipe("demo_cmr"), path)[0].input_size == 64          # the encoder's own size
+    assert build_model(get_recipe("demo_cmr", input_size=96), path)[0].input_size == 96   # the recipe's
+    assert build_model(get_recipe("demo_cmr"), None)[0].input_size == 210         # random weights: the method's
