@@ -95,3 +95,10 @@ def bmi_category(bmi: float | None) -> str | None:
     if bmi < 30:
         return "overweight"
     return "obese"
+
+# CMR phenotypes of a paired ECG + CMR cohort (method.md §8: the LV and RV groups whose
+# Pearson r the MMCL paper reports). Volumes in mL, ejection fractions in %, LVCO in L/min,
+# LVM in g. The manifest of a paired cohort has one column per name.
+CMR_PHENOTYPES: tuple[str, ...] = ("LVEDV", "LVESV", "LVSV", "LVEF", "LVCO", "LVM",
+                                   "RVEDV", "RVESV", "RVSV", "RVEF")
+PHENOTYPE_GROUPS = MappingProxyType({"LV": CMR_PHENOTYPES[:6], "RV": CMR_PHENOTYPES[6:]})

@@ -16,6 +16,16 @@ MODALITY_DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ("acdc",)}
 FINETUNE_DATASETS = {"ecg": ("chapman",), "cmr": ("acdc",)}
 PRETRAIN_DATASETS = {"ecg": ("chapman", "ptbxl"), "cmr": ()}
 
+# A paired ECG + CMR cohort (one manifest.csv, one ECG and one cine per subject) is ingested
+# as two store datasets, one per modality, with the subject id as record id in both. They
+# are deliberately not in DATASETS / MODALITY_DATASETS: the fine-tuning, pre-training and
+# analysis choices that iterate those stay as they are; multimodal training reads them
+# through cardio_core.data.paired_view.
+PAIRED_COHORT = "paired"
+PAIRED_DATASETS = {"ecg": "paired_ecg", "cmr": "paired_cmr"}
+# What `cardio ingest` accepts: a single-modality dataset, or the paired cohort.
+INGEST_SOURCES = DATASETS + (PAIRED_COHORT,)
+
 # Recipe presets (cardio_core.training.recipes.PRESETS holds their values), per modality.
 RECIPES = ("thesis_ecg", "mmcl_ecg", "thesis_cmr", "demo_ecg", "demo_cmr")
 MODALITY_RECIPES = {m: tuple(r for r in RECIPES if r.endswith(f"_{m}")) for m in MODALITIES}

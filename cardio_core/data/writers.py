@@ -47,8 +47,11 @@ def _signed_checksum(channel: np.ndarray) -> int:
 
 def write_chapman_record(folder: Path, record_id: str, signal_mv: np.ndarray, *,
                          age: int | str | None, sex: str | None, dx_codes: Sequence[str],
-                         fs: int = 500, line_ending: str = "\n") -> Path:
-    """Write `<id>.mat` (MAT v4, int16) and a hand-written `<id>.hea` like JS01053's. Returns the .hea path."""
+                         fs: int = 500, line_ending: str = "\n", comments: Sequence[str] | None = None) -> Path:
+    """Write `<id>.mat` (MAT v4, int16) and a hand-written `<id>.hea` like JS01053's. Returns the .hea path.
+
+    `comments` replaces Chapman's six comment lines (`Age:`, `Sex:`, `Dx:`, ...) for a WFDB record of
+    another cohort; each is written after a `#`."""
     signal_mv = np.asarray(signal_mv)
     if signal_mv.ndim != 2 or signal_mv.shape[0] != len(LEADS):
         raise ValueError(f"signal_mv must be (12, n_samples); got shape {signal_mv.shape}")
@@ -62,12 +65,15 @@ def write_chapman_record(folder: Path, record_id: str, signal_mv: np.ndarray, *,
     lines = [f"{record_id} {len(LEADS)} {int(fs)} {digital.shape[1]}"]
     lines += [f"{record_id}.mat 16+24 1000/mV 16 0 {int(ch[0]) if ch.size else 0} {_signed_checksum(ch)} 0 {name}"
               for name, ch in zip(LEADS, digital)]
-    lines += [
-        f"#Age: {'NaN' if age is None else age}",
-        f"#Sex: {'Unknown' if sex is None else sex}",
-        "#Dx: " + ",".join(str(c) for c in dx_codes),
-        "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown",
-    ]
+    if comments is not None:
+        lines += [f"#{c}" for c in comments]
+    else:
+        lines += [
+            f"#Age: {'NaN' if age is None else age}",
+            f"#Sex: {'Unknown' if sex is None else sex}",
+            "#Dx: " + ",".join(str(c) for c in dx_codes),
+            "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown",
+        ]
     hea = folder / f"{record_id}.hea"
     hea.write_bytes((line_ending.join(lines) + line_ending).encode("ascii"))
     return hea
@@ -375,3 +381,84 @@ def write_acdc_patient(folder: Path, patient_id: str, volume: np.ndarray, spacin
             "Synthetic stand-in for an ACDC patient folder. Work using the real ACDC data must cite:\n"
             "O. Bernard et al., IEEE TMI 37(11):2514-2525, 2018, doi:10.1109/TMI.2018.2837502\n")
     return folder
+
+
+# -- UK Biobank resting ECG (field 20205, GE CardioSoft CardiologyXML) -----------------
+
+CARDIOSOFT_RESOLUTION_UV = 5.0   # µV per unit, what UK Biobank's resting ECGs carry
+
+
+def cardiosoft_xml_name(eid: str | int, instance: int = 2) -> str:
+    """`<eid>_20205_<instance>_0.xml`, UK Biobank's name for a resting-ECG export."""
+    return f"{eid}_20205_{int(instance)}_0.xml"
+
+
+def write_cardiosoft_xml(path: Path, signal_mv: np.ndarray, *, fs: int = 500,
+                         resolution_uv: float = CARDIOSOFT_RESOLUTION_UV, age: int | None = None,
+                         sex: str | None = None, comment: str = "Ruhe-EKG, Messung geprüft",
+                         lead_names: Sequence[str] = LEADS) -> Path:
+    """Write a CardioSoft `CardiologyXML` resting ECG, ISO-8859-1 encoded, as UK Biobank exports it.
+
+    The 10 s strip goes into `StripData`: `NumberOfLeads`, `SampleRate`, `ChannelSampleCountTotal`,
+    `Resolution` (µV per unit) and one `WaveformData lead="..."` of comma-separated integers per
+    lead (samples = round(µV / resolution)). `comment` is a free-text field (its default has a
+    non-ASCII character, as real exports' German texts do). `lead_names` relabels the leads (tests
+    use it to write a file with a lead missing).
+    """
+    signal_mv = np.asarray(signal_mv, dtype=np.float64)
+    if signal_mv.ndim != 2 or signal_mv.shape[0] != len(lead_names):
+        raise ValueError(f"signal_mv must be ({len(lead_names)}, n_samples); got shape {signal_mv.shape}")
+    if not resolution_uv > 0:
+        raise ValueError(f"resolution_uv must be positive, got {resolution_uv}")
+    from xml.sax.saxutils import escape
+    units = np.rint(np.nan_to_num(signal_mv) * 1000.0 / resolution_uv).astype(np.int64)
+    n = units.shape[1]
+    res = f"{resolution_uv:g}"
+    lines = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<CardiologyXML>",
+             "  <ObservationType>RestECG</ObservationType>",
+             "  <PatientInfo>"]
+    if age is not None:
+        lines.append(f'    <Age units="years">{int(age)}</Age>')
+    if sex is not None:
+        lines.append(f"    <Gender>{'MALE' if sex == 'M' else 'FEMALE'}</Gender>")
+    lines += ["  </PatientInfo>",
+              f"  <Interpretation><Comment>{escape(comment)}</Comment></Interpretation>",
+              "  <StripData>",
+              f"    <NumberOfLeads>{len(lead_names)}</NumberOfLeads>",
+              f'    <SampleRate units="Hz">{int(fs)}</SampleRate>',
+              f"    <ChannelSampleCountTotal>{n}</ChannelSampleCountTotal>",
+              f'    <Resolution units="uVperLsb">{res}</Resolution>']
+    for name, row in zip(lead_names, units):
+        lines.append(f'    <WaveformData lead="{escape(str(name))}">' + ",".join(map(str, row.tolist()))
+                     + "</WaveformData>")
+    lines += ["  </StripData>", "</CardiologyXML>", ""]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes("\r\n".join(lines).encode("iso-8859-1"))
+    return path
+
+
+# -- paired ECG + CMR cohort -------------------------------------------------------------
+
+def write_cine_nifti(path: Path, volume: np.ndarray, spacing: tuple[float, float, float], *,
+                     dtype=np.int16) -> Path:
+    """A 4-D short-axis cine (x, y, slices, time) as one NIfTI, like an ACDC `_4d.nii.gz`."""
+    volume = np.asarray(volume)
+    if volume.ndim != 4:
+        raise ValueError(f"volume must be (x, y, z, t); got shape {volume.shape}")
+    dtype = np.dtype(dtype)
+    data = np.round(volume).astype(dtype) if dtype.kind == "i" else volume.astype(dtype)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_nifti(data, spacing, path)
+    return path
+
+
+def write_paired_manifest(root: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path:
+    """`manifest.csv` of a paired cohort: one row per subject, the given column order, LF, empty = missing."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(list(rows), columns=list(columns))
+    path = root / "manifest.csv"
+    df.to_csv(path, index=False, lineterminator="\n")
+    return path

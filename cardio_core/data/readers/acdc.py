@@ -93,6 +93,14 @@ def _load_4d(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     return volume, spacing
 
 
+def read_cine(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """A 4-D short-axis cine NIfTI (x, y, slices, time) as float32 and its voxel spacing (mm).
+
+    RecordError naming the file when it is missing, not 4-D, unreadable or has a bad spacing.
+    Shared with the paired-cohort reader."""
+    return _load_4d(Path(path))
+
+
 def cine_path(folder: Path) -> Path:
     """The patient's 4-D cine: `<patient>_4d.nii.gz`, or the uncompressed `<patient>_4d.nii` some copies hold.
 
