@@ -32,3 +32,6 @@ ACTIVE_STATUSES = ("queued", "starting", "running")
 RUNNING_STATUSES = ("starting", "running")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts stored per weights
+
+# Multimodal contrastive (MMCL) pre-training presets (cardio_core.training.mmcl_recipes.MMCL_PRESETS holds their values).
+MMCL_RECIPES = ("mmcl", "demo_mmcl")
