@@ -77,20 +77,24 @@ def retrieval_top1(z_query: torch.Tensor, z_gallery: torch.Tensor) -> float:
     return float((best == torch.arange(len(best), device=best.device)).float().mean())
 
 
-def build_mmcl_encoders(ecg_weights=None, cmr_weights=None, *, signal_length: int = 2500, seed: int = 0):
+def build_mmcl_encoders(ecg_weights=None, cmr_weights=None, *, signal_length: int = 2500, seed: int = 0,
+                        cmr_size: int | None = None):
     """(ecg_encoder, cmr_encoder, {"ecg": LoadReport | None, "cmr": ...}) ready for MmclPretrainModule.
 
     The ECG ViT is built with its pre-training pooling and no classifier (EcgViT(num_classes=0,
     global_pool="mean_norm")), the ResNet-50 without a classifier; each loads its weights (a path or a
     models.weights.WeightsFile: an MDM / released signal encoder, a SimCLR / released image encoder) when given,
-    else starts from a random initialisation drawn from `seed` alone.
+    else starts from a random initialisation drawn from `seed` alone. `cmr_size` is the CMR encoder's input size
+    (its `input_size`, kept in its checkpoint so it is fine-tuned and embedded at the size it was trained at);
+    None keeps the model's default.
     """
     from cardio_core.models.registry import create_model
     from cardio_core.models.weights import WeightsFile, load_weights
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         ecg = create_model("ecg_vit_small", num_classes=0, signal_length=signal_length, global_pool=PRETRAINING_POOL)
-        cmr = create_model("cmr_resnet50", num_classes=0)
+        cmr_kwargs = {} if cmr_size is None else {"input_size": int(cmr_size)}
+        cmr = create_model("cmr_resnet50", num_classes=0, **cmr_kwargs)
     reports = {"ecg": None, "cmr": None}
     for key, model, source in (("ecg", ecg, ecg_weights), ("cmr", cmr, cmr_weights)):
         if source is not None:
