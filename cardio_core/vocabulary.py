@@ -47,3 +47,5 @@ PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts s
 # the metrics' scope and the joint shared-space layout.
 PAIRED_SCOPE = "paired_test"
 PAIRED_VIEW = "paired_joint"
+# Multimodal contrastive (MMCL) pre-training presets (cardio_core.training.mmcl_recipes.MMCL_PRESETS holds their values).
+MMCL_RECIPES = ("mmcl", "demo_mmcl")

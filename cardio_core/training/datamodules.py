@@ -194,3 +194,143 @@ class PretrainDataModule(_LoadersMixin, L.LightningDataModule):
         return DataLoader(self.train_dataset, batch_size=batch, shuffle=True, num_workers=self.num_workers,
                           drop_last=len(self.train_dataset) > self.batch_size,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+
+def _take(arrays, index):
+    """Records `index` of a sequence-like `arrays` (numpy array, memory map, list, or any object with
+    __getitem__ and __len__) without copying the whole sequence."""
+    if index is None:
+        return arrays
+    index = np.asarray(index, dtype=np.int64)
+    if index.ndim != 1:
+        raise ValueError(f"indices must be a 1-D list of record positions, got shape {index.shape}")
+    if len(index) and (index.min() < 0 or index.max() >= len(arrays)):
+        raise ValueError(f"indices out of range for {len(arrays)} records")
+    return _Subset(arrays, index)
+
+
+class _Subset:
+    def __init__(self, arrays, index: np.ndarray):
+        self.arrays, self.index = arrays, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):
+        return self.arrays[int(self.index[i])]
+
+
+class PairedDataset(Dataset):
+    """(ecg (1, 12, crop_length) float32, cmr (3, cmr_size, cmr_size) float32) pairs of the same subject.
+
+    `ecg_arrays[i]` is one preprocessed record (12, T >= crop_length), `cmr_arrays[i]` its subject's image
+    (3, H, W) in [0, 1] (210 x 210 as preprocessed). train=True: the MMCL pre-training views (random crop and
+    ECG augmentation, CMR flip / rotation / colour jitter / random resized crop to cmr_size); train=False:
+    samples 0..crop_length-1 and the image resized to cmr_size, nothing random.
+
+    A cmr_size other than the image's own (e.g. 96 for a CPU demo) resizes it bilinearly, antialiased; in
+    training the random resized crop itself outputs cmr_size, so a view at crop scale 1 equals the
+    validation image. Random numbers come from torch's generator of the process (seeded per DataLoader worker
+    by torch), or from `generator` when one is given (tests).
+    """
+
+    def __init__(self, ecg_arrays, cmr_arrays, *, train: bool, crop_length: int = 2500, cmr_size: int = 210,
+                 ecg_augment=None, cmr_augment=None, generator: torch.Generator | None = None):
+        if not isinstance(train, bool):
+            raise ValueError(f"train must be True or False, got {train!r}")
+        if len(ecg_arrays) != len(cmr_arrays):
+            raise ValueError(f"ecg has {len(ecg_arrays)} records but cmr has {len(cmr_arrays)}: pairs must align")
+        if crop_length < 1 or cmr_size < 1:
+            raise ValueError(f"crop_length and cmr_size must be >= 1, got {crop_length}, {cmr_size}")
+        from cardio_core.training.augment import CmrPretrainAugment, EcgPretrainAugment
+        self.ecg_arrays, self.cmr_arrays = ecg_arrays, cmr_arrays
+        self.train, self.crop_length, self.cmr_size = train, crop_length, cmr_size
+        self.ecg_augment = _resolve_augment(ecg_augment, train, lambda: EcgPretrainAugment(crop_length=crop_length))
+        self.cmr_augment = _resolve_augment(cmr_augment, train, lambda: CmrPretrainAugment(size=cmr_size))
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.ecg_arrays)
+
+    def __getitem__(self, i: int):
+        signal = np.asarray(self.ecg_arrays[i], dtype=np.float32)
+        if signal.ndim != 2 or signal.shape[1] < self.crop_length:
+            raise ValueError(f"pair {i}: expected an ECG (leads, T >= {self.crop_length}), got shape {signal.shape}")
+        image = np.asarray(self.cmr_arrays[i], dtype=np.float32)
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"pair {i}: expected a CMR image (3, H, W), got shape {image.shape}")
+        ecg = torch.from_numpy(np.ascontiguousarray(signal))
+        cmr = torch.from_numpy(np.ascontiguousarray(image))
+        if self.ecg_augment is not None:
+            ecg = self.ecg_augment(ecg, generator=self.generator)
+        elif self.train:   # augmentation off: still a random window
+            start = int(torch.randint(0, ecg.shape[1] - self.crop_length + 1, (), generator=self.generator))
+            ecg = ecg[:, start:start + self.crop_length]
+        else:
+            ecg = ecg[:, :self.crop_length]
+        if ecg.shape[-1] != self.crop_length:
+            raise ValueError(f"pair {i}: the ECG augmentation returned {ecg.shape[-1]} samples, not {self.crop_length}")
+        if self.cmr_augment is not None:
+            cmr = self.cmr_augment(cmr, generator=self.generator)
+        elif cmr.shape[-2:] != (self.cmr_size, self.cmr_size):
+            cmr = nn_resize(cmr, self.cmr_size)
+        return ecg.contiguous().unsqueeze(0), cmr.contiguous()
+
+
+def nn_resize(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(3, H, W) -> (3, size, size), bilinear, antialiased (torchvision's resize)."""
+    from torchvision.transforms.v2 import functional as F
+    return F.resize(image, [size, size], antialias=True)
+
+
+class PairedDataModule(L.LightningDataModule):
+    """Paired ECG + CMR records for MMCL pre-training: a training and a validation split.
+
+    Either one pair of sequences with `train_index` / `val_index` (positions into them), or separate
+    sequences per split (`val_ecg` / `val_cmr`). `batch_size` is the global batch (under DDP each of the W
+    ranks loads 1/W of it). The training loader shuffles (seeded by `seed`) and drops a ragged last batch
+    (`drop_last=True`: every contrastive step sees a full set of negatives), unless the split is smaller than
+    one batch; validation keeps every pair, in order, unaugmented.
+    """
+
+    def __init__(self, ecg_arrays, cmr_arrays, *, train_index=None, val_index=None, val_ecg=None, val_cmr=None,
+                 batch_size: int = 256, crop_length: int = 2500, cmr_size: int = 210, seed: int = 0,
+                 num_workers: int = 0, drop_last: bool = True, ecg_augment=None, cmr_augment=None):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if (val_ecg is None) != (val_cmr is None):
+            raise ValueError("give both val_ecg and val_cmr, or neither")
+        if val_ecg is not None and val_index is not None:
+            raise ValueError("give either val_index (positions into ecg_arrays/cmr_arrays) or val_ecg/val_cmr, not both")
+        if len(ecg_arrays) != len(cmr_arrays):
+            raise ValueError(f"ecg has {len(ecg_arrays)} records but cmr has {len(cmr_arrays)}: pairs must align")
+        self.batch_size, self.num_workers, self.seed, self.drop_last = batch_size, num_workers, int(seed), drop_last
+        self.crop_length, self.cmr_size = crop_length, cmr_size
+        train_ecg, train_cmr = _take(ecg_arrays, train_index), _take(cmr_arrays, train_index)
+        if len(train_ecg) < 2:
+            raise ValueError(f"contrastive pre-training needs at least 2 training pairs, got {len(train_ecg)}")
+        self.train_dataset = PairedDataset(train_ecg, train_cmr, train=True, crop_length=crop_length,
+                                           cmr_size=cmr_size, ecg_augment=ecg_augment, cmr_augment=cmr_augment)
+        if val_ecg is None and val_index is not None:
+            val_ecg, val_cmr = _take(ecg_arrays, val_index), _take(cmr_arrays, val_index)
+        self.val_dataset = (PairedDataset(val_ecg, val_cmr, train=False, crop_length=crop_length, cmr_size=cmr_size)
+                            if val_ecg is not None and len(val_ecg) > 0 else None)
+
+    def _per_device_batch(self) -> int:
+        return per_device_batch(self.batch_size, world_size(getattr(self, "trainer", None)))
+
+    def train_dataloader(self):
+        batch = self._per_device_batch()
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_dataset, batch_size=batch, shuffle=True, generator=generator,
+                          num_workers=self.num_workers,
+                          drop_last=self.drop_last and len(self.train_dataset) >= self.batch_size,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def val_dataloader(self):
+        if self.val_dataset is None:
+            return []
+        return DataLoader(self.val_dataset, batch_size=self._per_device_batch(), shuffle=False,
+                          num_workers=self.num_workers, drop_last=False, persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
