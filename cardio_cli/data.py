@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from cardio_core.config import Workspace
-from cardio_core.vocabulary import DATASETS
+from cardio_core.vocabulary import DATASETS, INGEST_SOURCES, PAIRED_COHORT, PAIRED_DATASETS
 
 from cardio_cli.common import open_store, progress_bar
 
@@ -23,6 +23,8 @@ def cmd_demo_data(args, ws: Workspace) -> int:
 def cmd_ingest(args, ws: Workspace) -> int:
     from cardio_core.data.ingest import ingest_dataset
     store = open_store(ws)
+    if args.dataset == PAIRED_COHORT:
+        return _ingest_paired(args, ws, store)
     res = ingest_dataset(store, ws, args.dataset, args.path, is_demo=args.demo, seed=args.seed,
                          workers=args.workers, progress=progress_bar(f"ingest {args.dataset}"))
     print(f"{args.dataset}: {res.n_files} files, {res.n_ok} usable records, {res.n_excluded} excluded, "
@@ -31,12 +33,25 @@ def cmd_ingest(args, ws: Workspace) -> int:
     return 0
 
 
+def _ingest_paired(args, ws: Workspace, store) -> int:
+    from cardio_core.data.ingest_paired import ingest_paired
+    res = ingest_paired(store, ws, args.path, is_demo=args.demo, seed=args.seed, workers=args.workers,
+                        progress=progress_bar("ingest paired cohort"))
+    split = ", ".join(f"{k} {v}" for k, v in res.splits.items())
+    print(f"paired: {res.n_rows} manifest rows, {res.n_ok} usable subjects ({split}), {res.n_rejected} rows "
+          f"rejected, {res.n_excluded} subjects excluded, {res.n_problems} problems "
+          f"({res.n_skipped_chunks} chunks already done)")
+    _print_problems(store, PAIRED_COHORT, limit=args.show_problems)
+    return 0
+
+
 def _print_problems(store, dataset_id=None, limit=20) -> None:
     sql = "SELECT file, problem, stage FROM problems"
     params = []
     if dataset_id:
-        sql += " WHERE dataset_id = ?"
-        params.append(dataset_id)
+        # the paired cohort's problems: its manifest's and those of its two datasets' files
+        sql += " WHERE list_contains(?, dataset_id)"
+        params.append([dataset_id, *PAIRED_DATASETS.values()] if dataset_id == PAIRED_COHORT else [dataset_id])
     rows = store.query(sql + " ORDER BY problem_id", params)
     for file, problem, stage in rows[:limit]:
         print(f"  [{stage}] {file}: {problem}")
@@ -102,14 +117,15 @@ def register(sub) -> None:
     s = sub.add_parser("status", help="what the workspace holds")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("demo-data", help="write synthetic Chapman-, PTB-XL- and ACDC-format datasets")
+    s = sub.add_parser("demo-data", help="write synthetic Chapman-, PTB-XL-, ACDC-format datasets and a paired cohort")
     s.add_argument("--size", default="default", help="tiny | default")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="output folder (default: <workspace>/data/raw/demo)")
     s.set_defaults(func=cmd_demo_data)
 
-    s = sub.add_parser("ingest", help="read, preprocess and store a dataset folder")
-    s.add_argument("dataset", choices=DATASETS)
+    s = sub.add_parser("ingest", help="read, preprocess and store a dataset folder (or a paired ECG + CMR cohort)")
+    s.add_argument("dataset", choices=INGEST_SOURCES,
+                   help="chapman | ptbxl | acdc, or paired: a folder with manifest.csv (README: paired cohorts)")
     s.add_argument("path", help="the dataset's root folder")
     s.add_argument("--seed", type=int, default=0, help="seed of the splits and the PTB-XL draw")
     s.add_argument("--workers", type=int, default=None, help="worker processes (default: 2)")

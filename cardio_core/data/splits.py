@@ -109,3 +109,30 @@ def acdc_folds(groups, *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     for k, (_, val_idx) in enumerate(split_iter):
         folds[val_idx] = k
     return folds
+
+
+PAIRED_FRACTIONS = (0.70, 0.15, 0.15)
+
+
+def paired_split(subject_ids, *, seed: int = 0, fractions=PAIRED_FRACTIONS) -> np.ndarray:
+    """'train' / 'val' / 'test' per subject of a paired cohort: a seeded permutation of the sorted ids, cut 70/15/15.
+
+    Per subject, not stratified (there is no label to stratify on); the ids are sorted first so the split does
+    not depend on the manifest's row order, only on the set of usable subjects and the seed."""
+    ids = np.asarray([str(s) for s in subject_ids])
+    if len(set(ids.tolist())) != len(ids):
+        raise ValueError("subject ids must be unique")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
+    n = len(ids)
+    out = np.empty(n, dtype=object)
+    if n == 0:
+        return out.astype(str)
+    order = np.argsort(ids, kind="stable")
+    perm = order[np.random.default_rng(seed).permutation(n)]
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    out[perm[:n_train]] = "train"
+    out[perm[n_train:n_train + n_val]] = "val"
+    out[perm[n_train + n_val:]] = "test"
+    return out.astype(str)

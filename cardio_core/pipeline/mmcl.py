@@ -23,8 +23,9 @@ from cardio_core.errors import CardioError, ParameterError
 from cardio_core.pipeline.runs import build_trainer, current_run_id, register_run, write_checkpoint_rows
 from cardio_core.store import Store
 from cardio_core.training.distributed import is_rank_zero
+from cardio_core.vocabulary import PAIRED_COHORT
 
-PAIRED_COHORT = "paired"
+
 
 
 @dataclass

@@ -230,7 +230,7 @@ GROUP BY w.weights_id, w.modality
 HAVING (w.modality = 'ecg' AND count(DISTINCT p.view) FILTER (WHERE p.view IN ('chapman_test', 'cross_domain')) = 2)
     OR (w.modality = 'cmr' AND count(DISTINCT p.view) FILTER (WHERE p.view = 'acdc') = 1);
 """),
-    # 7, not 6: the paired cohort (issue 12, data side) takes 6.
+    # 7 follows 5: version 6 was reserved for the paired cohort while it was built in parallel; it landed as 8.
     (7, "multimodal encoders: families, stages and ECG-CMR encoder pairs", """
 ALTER TABLE weights ADD COLUMN family TEXT;    -- weights that belong together: 'mmcl-released', an MMCL run id
 ALTER TABLE weights ADD COLUMN stage TEXT;     -- mdm | simclr | mmcl | mmcl_wo_mdm (the method's stage)
@@ -246,6 +246,18 @@ CREATE TABLE encoder_pairs (
     family          TEXT,
     stage           TEXT,
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""),
+    (8, "paired ECG + CMR cohorts: each subject's CMR phenotypes and outcomes", """
+-- A paired cohort is stored as two datasets (paired_ecg, paired_cmr) whose record id is the subject id;
+-- the manifest's phenotypes (LVEDV ... RVEF) and 0/1 outcome columns are kept per subject here.
+CREATE TABLE subject_values (
+    cohort          TEXT NOT NULL,         -- 'paired'
+    subject_id      TEXT NOT NULL,
+    name            TEXT NOT NULL,         -- LVEDV, LVEF, ... or an outcome column's name
+    value           DOUBLE,                -- NULL where the manifest leaves it empty
+    kind            TEXT NOT NULL,         -- 'phenotype' | 'outcome'
+    PRIMARY KEY (cohort, subject_id, name)
 );
 """),
 ]
