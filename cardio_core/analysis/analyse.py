@@ -31,10 +31,13 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     clear_analysed(store, weights_id)
     embed_weights(store, weights_id, device=device, encoder=encoder, modality=modality)
     faults.point("analysis:embed")
-    if modality == "ecg":
-        evaluate_ecg(store, weights_id, seed=seed)
-    else:
-        evaluate_cmr(store, weights_id, seed=seed)
+    # A workspace may hold only some cohorts (a paired cohort alone, for MMCL pre-training): the scores of a
+    # cohort that is not ingested are skipped, not failed; its views below then have nothing to project.
+    if _is_ingested(store, EVALUATION_DATASET[modality]):
+        if modality == "ecg":
+            evaluate_ecg(store, weights_id, seed=seed)
+        else:
+            evaluate_cmr(store, weights_id, seed=seed)
     faults.point("analysis:metrics")
     views = []
     for view in MODALITY_VIEWS[modality]:
@@ -42,6 +45,13 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
             views.append(view)
         faults.point(f"analysis:project:{view}")
     mark_analysed(store, weights_id, views)
+
+
+EVALUATION_DATASET = {"ecg": "chapman", "cmr": "acdc"}
+
+
+def _is_ingested(store: Store, dataset_id: str) -> bool:
+    return bool(store.query("SELECT 1 FROM datasets WHERE dataset_id = ?", [dataset_id]))
 
 
 def clear_analysed(store: Store, weights_id: str) -> None:

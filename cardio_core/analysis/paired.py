@@ -98,7 +98,7 @@ def analyse_pair(store: Store, pair_id: str, *, ecg_encoder=None, cmr_encoder=No
     out = {"pair_id": pair_id, "n_test": len(ids), "retrieval": None, "projected": False}
     rows = MetricRows(pair_id)
     if projectors is None and pair.projectors_path:
-        from cardio_core.training.mmcl import load_projectors
+        from cardio_core.models.projector import load_projectors
         ecg_head, cmr_head, _ = load_projectors(pair.projectors_path)
         projectors = (ecg_head, cmr_head)
     if projectors is None:

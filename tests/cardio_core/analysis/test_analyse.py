@@ -29,6 +29,7 @@ def fake_steps(monkeypatch):
     monkeypatch.setattr(analyse, "embed_weights", lambda *a, **k: step("embed"))
     monkeypatch.setattr(analyse, "evaluate_ecg", lambda *a, **k: step("metrics"))
     monkeypatch.setattr(analyse, "project_weights", project)
+    monkeypatch.setattr(analyse, "_is_ingested", lambda store, dataset_id: True)
     return calls, state
 
 
