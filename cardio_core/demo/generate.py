@@ -1,4 +1,4 @@
-"""Write synthetic Chapman-, PTB-XL- and ACDC-format datasets for the demo and the tests.
+"""Write synthetic Chapman-, PTB-XL-, ACDC- and paired-cohort-format datasets for the demo and the tests.
 
 The plan (labels, IDs, demographics, quirks) is drawn in the calling process from
 the master seed; every record then gets its own seed derived from (seed, dataset,
@@ -20,21 +20,23 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from cardio_core.data.readers.paired import FRAME_COLUMNS, REQUIRED_COLUMNS
 from cardio_core.labels import ACDC_GROUPS, CLASSES, INTEGRATION_CODE
 from cardio_core.demo.cmr_synth import bsa_mosteller, synthesize_cine
 from cardio_core.demo.ecg_synth import synthesize_ecg
 
-__all__ = ["generate_demo_datasets", "SIZES", "plan_chapman", "plan_ptbxl", "plan_acdc"]
+__all__ = ["generate_demo_datasets", "SIZES", "plan_chapman", "plan_ptbxl", "plan_acdc", "plan_paired"]
 
 SIZES = {
-    "default": {"chapman": 2000, "ptbxl": 600, "acdc": 150},
-    "tiny": {"chapman": 80, "ptbxl": 30, "acdc": 10},
-    # the real datasets' sizes: Chapman-Shaoxing-Ningbo 45,152 ECGs, PTB-XL 21,799, ACDC 150 patients
-    "full": {"chapman": 45152, "ptbxl": 21799, "acdc": 150},
+    "default": {"chapman": 2000, "ptbxl": 600, "acdc": 150, "paired": 500},
+    "tiny": {"chapman": 80, "ptbxl": 30, "acdc": 10, "paired": 40},
+    # the real datasets' sizes: Chapman-Shaoxing-Ningbo 45,152 ECGs, PTB-XL 21,799, ACDC 150 patients; a paired
+    # cohort of UK Biobank's imaging size is out of a demo's reach, so "full" keeps the default's
+    "full": {"chapman": 45152, "ptbxl": 21799, "acdc": 150, "paired": 500},
 }
-_DATASET_TAG = {"chapman": 1, "ptbxl": 2, "acdc": 3}
+_DATASET_TAG = {"chapman": 1, "ptbxl": 2, "acdc": 3, "paired": 4}
 # records per pool task; ACDC patients cost ~0.3 s each, so small ACDC tasks balance the two workers
-_CHUNK = {"chapman": 50, "ptbxl": 50, "acdc": 2}
+_CHUNK = {"chapman": 50, "ptbxl": 50, "acdc": 2, "paired": 10}
 
 
 def _rng(seed: int, dataset: str, index: int | None = None) -> np.random.Generator:
@@ -361,9 +363,52 @@ def _acdc_chunk(root: str, items: list[dict], seed: int) -> list[str]:
     return out
 
 
+# -- paired ECG + CMR cohort (UK Biobank-like) ------------------------------------------
+
+PAIRED_SPACING = (1.8, 1.8, 10.0)
+PAIRED_COLUMNS = REQUIRED_COLUMNS + FRAME_COLUMNS + ("heart_failure",)
+
+
+def plan_paired(n: int, seed: int) -> list[dict]:
+    """Subject ids (UK Biobank-style 7-digit eids), ECG file format (half WFDB, half CardioSoft XML), and
+    whether the manifest lists the ED/ES frames (half do); the heart and body are drawn per subject."""
+    rng = _rng(seed, "paired")
+    eids = np.sort(rng.choice(np.arange(1_000_000, 6_000_000), size=n, replace=False))
+    return [dict(index=i, eid=str(int(eid)), xml=bool(rng.random() < 0.5), frames=bool(rng.random() < 0.5))
+            for i, eid in enumerate(eids)]
+
+
+def _paired_chunk(root: str, items: list[dict], seed: int) -> list[dict]:
+    from cardio_core.data.writers import (cardiosoft_xml_name, write_cardiosoft_xml, write_chapman_record,
+                                          write_cine_nifti)
+    from cardio_core.demo.paired_synth import draw_subject, synthesize_subject
+    root = Path(root)
+    rows = []
+    for it in items:
+        rng = _rng(seed, "paired", it["index"])
+        subject = draw_subject(rng)
+        out = synthesize_subject(subject, rng, spacing=PAIRED_SPACING)
+        eid = it["eid"]
+        if it["xml"]:
+            ecg_path = f"ecg/{cardiosoft_xml_name(eid)}"
+            write_cardiosoft_xml(root / ecg_path, out["ecg"], age=subject["age"], sex=subject["sex"])
+        else:
+            write_chapman_record(root / "ecg", eid, out["ecg"], age=None, sex=None, dx_codes=(),
+                                 comments=(f"Age: {subject['age']}", f"Sex: {'Male' if subject['sex'] == 'M' else 'Female'}"))
+            ecg_path = f"ecg/{eid}.hea"
+        cmr_path = f"cmr/{eid}_sa_cine.nii.gz"
+        write_cine_nifti(root / cmr_path, out["volume"], PAIRED_SPACING)
+        ph = out["phenotypes"]
+        rows.append(dict(subject_id=eid, ecg_path=ecg_path, cmr_path=cmr_path, age=subject["age"],
+                         sex=subject["sex"], height=subject["height"], weight=subject["weight"], **ph,
+                         ed_frame=out["ed"] if it["frames"] else "", es_frame=out["es"] if it["frames"] else "",
+                         heart_failure=int(ph["LVEF"] < 40)))
+    return rows
+
+
 # -- driver ----------------------------------------------------------------------------
 
-_WORKERS = {"chapman": _chapman_chunk, "ptbxl": _ptbxl_chunk, "acdc": _acdc_chunk}
+_WORKERS = {"chapman": _chapman_chunk, "ptbxl": _ptbxl_chunk, "acdc": _acdc_chunk, "paired": _paired_chunk}
 
 
 def _resolve_size(size) -> dict[str, int]:
@@ -393,12 +438,12 @@ def _pool_context():
 
 def generate_demo_datasets(root: Path, *, size: str | dict = "default", seed: int = 0,
                            progress: bool = False, workers: int = 2) -> dict:
-    """Write root/chapman, root/ptbxl and root/acdc in the real on-disk layouts.
+    """Write root/chapman, root/ptbxl, root/acdc and root/paired in the real on-disk layouts.
 
     Returns paths, record counts and the wall time. The same seed gives the same
     bytes whatever `workers` is.
     """
-    from cardio_core.data.writers import PTBXL_COLUMNS, write_chapman_tables, write_ptbxl_tables
+    from cardio_core.data.writers import PTBXL_COLUMNS, write_chapman_tables, write_paired_manifest, write_ptbxl_tables
 
     counts = _resolve_size(size)
     if int(workers) < 1:
@@ -407,13 +452,14 @@ def generate_demo_datasets(root: Path, *, size: str | dict = "default", seed: in
     t0 = time.perf_counter()
     plans = {"chapman": plan_chapman(counts["chapman"], seed),
              "ptbxl": plan_ptbxl(counts["ptbxl"], seed),
-             "acdc": plan_acdc(counts["acdc"], seed)}
+             "acdc": plan_acdc(counts["acdc"], seed),
+             "paired": plan_paired(counts["paired"], seed)}
     dirs = {name: root / name for name in plans}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     # biggest jobs first so the pool finishes together
     tasks = []
-    for name in ("acdc", "chapman", "ptbxl"):
+    for name in ("acdc", "paired", "chapman", "ptbxl"):
         items = plans[name]
         for start in range(0, len(items), _CHUNK[name]):
             tasks.append((name, start, items[start:start + _CHUNK[name]]))
@@ -449,9 +495,13 @@ def generate_demo_datasets(root: Path, *, size: str | dict = "default", seed: in
     db["filename_lr"] = [ptbxl_files[e][1] for e in db["ecg_id"]]
     db["filename_hr"] = [ptbxl_files[e][0] for e in db["ecg_id"]]
     write_ptbxl_tables(dirs["ptbxl"], db)
+    paired_rows = collect("paired")
+    write_paired_manifest(dirs["paired"], paired_rows, PAIRED_COLUMNS)
     (root / "DEMO_DATA.txt").write_text(
         "Synthetic data written by cardio_core.demo (not real patients).\n"
         f"seed={seed} sizes={counts}\n")
     return {"chapman": str(dirs["chapman"]), "ptbxl": str(dirs["ptbxl"]), "acdc": str(dirs["acdc"]),
+            "paired": str(dirs["paired"]),
             "n_chapman": len(chapman_paths), "n_ptbxl": len(db), "n_acdc": len(collect("acdc")),
+            "n_paired": len(paired_rows),
             "seconds": round(time.perf_counter() - t0, 1)}

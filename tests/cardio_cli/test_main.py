@@ -77,8 +77,8 @@ def test_ingest_status_and_problems_through_the_cli(demo_root, tmp_path):
 def small_tiny(monkeypatch):
     """`--size tiny`, shrunk further so the test generates in seconds."""
     from cardio_core.demo import generate
-    monkeypatch.setitem(generate.SIZES, "tiny", {"chapman": 10, "ptbxl": 10, "acdc": 5})
-    for name in ("CHAPMAN", "PTBXL", "ACDC"):
+    monkeypatch.setitem(generate.SIZES, "tiny", {"chapman": 10, "ptbxl": 10, "acdc": 5, "paired": 8})
+    for name in ("CHAPMAN", "PTBXL", "ACDC", "PAIRED"):
         monkeypatch.delenv(f"CARDIO_{name}_DIR", raising=False)
 
 
@@ -88,9 +88,9 @@ def test_setup_on_an_empty_workspace_ingests_the_demo_datasets_once(small_tiny, 
     assert rc == 0, err
     store = Store(Workspace(ws).db_path)
     rows = store.query("SELECT dataset_id, is_demo, n_records, ingested_at FROM datasets ORDER BY dataset_id")
-    assert [r[0] for r in rows] == ["acdc", "chapman", "ptbxl"]
+    assert [r[0] for r in rows] == ["acdc", "chapman", "paired_cmr", "paired_ecg", "ptbxl"]
     assert all(r[1] and r[2] > 0 and r[3] is not None for r in rows)
-    for dataset in ("acdc", "chapman", "ptbxl"):
+    for dataset in ("acdc", "chapman", "ptbxl", "paired"):
         assert dataset in out
         assert (Workspace(ws).demo_dir / dataset / ".complete").exists()
     n_usable = store.scalar("SELECT count(*) FROM records WHERE NOT excluded")
