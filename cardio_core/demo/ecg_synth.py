@@ -103,8 +103,13 @@ def _check_args(classes, fs, n_samples, device, sex):
 
 def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int = 500,
                    n_samples: int = 5000, age: float | None = None, sex: str | None = None,
-                   device: str = "chapman") -> tuple[np.ndarray, dict]:
+                   device: str = "chapman", physiology: dict | None = None) -> tuple[np.ndarray, dict]:
     """Synthesise one 12-lead ECG showing the given classes.
+
+    `physiology` (the paired cohort's heart, optional) sets what the heart dictates instead of the class's
+    own draw: `hr` (beats/min, sinus rhythms only), `qrs_scale` (QRS voltage, multiplied in: a heavier LV is
+    a larger dipole) and `qrs_stretch` (QRS duration factor: a dilated LV conducts for longer). The random
+    draws happen either way, so without it every record keeps its bytes.
 
     Returns (signal_mv, info): signal_mv is (12, n_samples) float32 in mV, leads in
     labels.LEADS order, quantised to 1 µV; info holds the targets used (rhythm,
@@ -112,6 +117,10 @@ def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int 
     """
     classes = set(classes)
     _check_args(classes, fs, n_samples, device, sex)
+    physiology = dict(physiology or {})
+    unknown = set(physiology) - {"hr", "qrs_scale", "qrs_stretch"}
+    if unknown:
+        raise ValueError(f"unknown physiology keys {sorted(unknown)}; expected hr, qrs_scale, qrs_stretch")
     duration = n_samples / fs
     older = 0.0 if age is None or age != age else float(np.clip((age - 50) / 40, 0, 1))
 
@@ -135,6 +144,7 @@ def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int 
         qrs_scale = rng.uniform(2.1, 2.7)
     if "LQV" in classes:
         qrs_scale = rng.uniform(0.22, 0.32)
+    qrs_scale *= float(physiology.get("qrs_scale", 1.0))
     t_amp = rng.uniform(0.25, 0.4) * (0.5 if "LQV" in classes else 1.0)
     info["axis_deg"] = float(axis)
 
@@ -150,6 +160,7 @@ def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int 
     gsvt_kind = None
     if rhythm == "SB":
         hr = rng.uniform(42, 57)
+        hr = float(physiology.get("hr", hr))
         onsets = _sinus_times(rng, duration, hr, rng.uniform(0.02, 0.05))
     elif rhythm == "GSVT":
         gsvt_kind = "ST" if rng.random() < 0.7 else "SVT"
@@ -175,6 +186,7 @@ def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int 
         p_visible = rng.random() < 0.3   # atrial sensing, ventricular pacing
     else:   # SR, or no rhythm code at all
         hr = rng.uniform(62, 98)
+        hr = float(physiology.get("hr", hr))
         onsets = _sinus_times(rng, duration, hr, rng.uniform(0.02, 0.05))
     info["gsvt_kind"] = gsvt_kind
     base_kind = {"PACE": _PACED, "CAVB": _ESCAPE}.get(rhythm, _NORMAL)
@@ -259,6 +271,9 @@ def synthesize_ecg(classes: Sequence[str], rng: np.random.Generator, *, fs: int 
         off, sig, amp, th, el = ([0.055, 0.105], [0.021, 0.021], [0.9 * qrs_scale, 0.9 * qrs_scale],
                                  [-10, -10], [-40, -40])
         t_dir = (170, 40)
+    stretch = float(physiology.get("qrs_stretch", 1.0))
+    if stretch != 1.0:
+        off, sig = [o * stretch for o in off], [x * stretch for x in sig]
     normal_template = (off, sig, amp, th, el)
     qrs_spans.append(max(o + 2 * s for o, s in zip(off, sig)) - min(o - 2 * s for o, s in zip(off, sig)))
 

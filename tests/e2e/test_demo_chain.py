@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 PAGES = {"": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
-         "metrics": "Metrics", "jobs": "Jobs"}
+         "metrics": "Metrics", "multimodal": "Multimodal", "jobs": "Jobs"}
 
 
 def _cardio() -> list[str]:
@@ -73,7 +73,7 @@ def test_demo_job_succeeds_and_says_so(demo_ws):
     status, kind, resume_of = store.query("SELECT status, kind, resume_of FROM jobs WHERE job_id = ?",
                                           [demo_ws["resumed_id"]])[0]
     assert (kind, status, resume_of) == ("demo", "succeeded", demo_ws["job_id"])
-    assert store.scalar("SELECT count(*) FROM datasets WHERE is_demo") == 3
+    assert store.scalar("SELECT count(*) FROM datasets WHERE is_demo") == 5   # 3 cohorts + the paired pair
 
 
 def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_every_checkpoint(demo_ws):
@@ -139,12 +139,28 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
     assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ?", [cmr_base]) == n_acdc
 
 
+def test_mmcl_stage_trains_a_pair_on_the_paired_cohort_and_the_acdc_fine_tune_starts_from_it(demo_ws):
+    store, job = demo_ws["store"], demo_ws["job_id"]
+    pairs = store.query("SELECT pair_id, ecg_weights_id, cmr_weights_id FROM encoder_pairs WHERE run_id = ?",
+                        [f"{job}-mmcl"])
+    assert len(pairs) == 1, "the tiny plan: one MMCL epoch, one checkpoint"
+    pair_id, ecg_id, cmr_id = pairs[0]
+    assert store.scalar("SELECT parent_weights_id FROM weights WHERE weights_id = ?", [ecg_id]) == f"{job}-pretrain-mdm"
+    assert store.scalar("SELECT parent_weights_id FROM runs WHERE run_id = ?", [f"{job}-cmr"]) == cmr_id
+    top10 = store.query("SELECT label, value FROM metrics WHERE weights_id = ? AND scope = 'paired_test' "
+                        "AND name = 'retrieval_top10'", [pair_id])
+    assert top10 and all(0 <= v <= 1 for _, v in top10)
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND view = 'paired_joint'", [pair_id])
+    for wid in (pair_id, ecg_id, cmr_id):
+        assert store.scalar("SELECT count(*) FROM analysis_complete WHERE weights_id = ?", [wid]) == 1, wid
+
+
 def test_the_resumed_demo_continued_its_own_runs(demo_ws):
     """No orphaned partial runs: only the first job's two runs exist, each complete, every checkpoint analysed
     once; the ECG run's second epoch was retrained by the resumed job from the run's own resume state."""
     store, job = demo_ws["store"], demo_ws["job_id"]
     runs = dict(store.query("SELECT run_id, completed_at IS NOT NULL FROM runs"))
-    assert runs == {f"{job}-ecg": True, f"{job}-cmr": True}
+    assert runs == {f"{job}-mmcl": True, f"{job}-ecg": True, f"{job}-cmr": True}
     by_job = dict(store.query("SELECT epoch, job_id FROM checkpoints WHERE run_id = ?", [f"{job}-ecg"]))
     assert by_job == {1: job, 2: demo_ws["resumed_id"]}
     unmarked = store.query("SELECT c.weights_id FROM checkpoints c LEFT JOIN analysis_complete a USING (weights_id) "
@@ -192,6 +208,16 @@ def test_every_page_opens_on_the_demo_workspace(page):
     settle(page, "Explore")
     assert_no_exception(page, "explore cross-domain")
     assert page.locator(".js-plotly-plot").count() >= 1
+
+
+def test_multimodal_page_shows_the_demo_pair_with_retrieval_and_the_joint_layout(page):
+    page.goto(f"{page.app_url}/multimodal")
+    settle(page, "Multimodal")
+    assert_no_exception(page, "multimodal")
+    page.get_by_text(re.compile(r"ECG → CMR top-10: [0-9.]+ against a chance level")).first.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 1          # the joint layout
+    assert page.get_by_text("No joint layout for this pair").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "demo-multimodal.png"), full_page=True)
 
 
 def test_select_on_the_demo_scatter_and_preview_a_real_record(page):

@@ -55,19 +55,35 @@ def test_manifest_volumes_are_the_blood_pool_the_cines_show(cohort):
     assert np.corrcoef(measured, stated)[0, 1] > 0.95
 
 
-def test_hearts_with_more_muscle_have_higher_qrs_voltage(cohort):
-    """Concentrically hypertrophied hearts (LV mass-to-volume ratio above 1.2 g/mL: thick walls around a small
-    cavity; normal hearts sit near 0.8) show the ECG's LVH voltage; the heart rate behind LVCO is
-    the ECG's own (LVCO / LVSV is the rate in beats per second over a plausible range)."""
+def test_the_ecg_follows_the_heart_the_cine_shows(cohort):
+    """QRS voltage rises with LV mass (concentric hypertrophy, mass-to-volume above 1.2 g/mL, shows the most),
+    and the resting rate behind LVCO (LVCO / LVSV) rises as the ejection fraction falls."""
+    from scipy.stats import spearmanr
     manifest = paired.read_manifest(cohort)
-    lvm, voltage, rate = [], [], []
+    lvm, ratio, voltage, rate, lvef = [], [], [], [], []
     for row in manifest.rows:
         ecg, _, _, _ = paired.read_ecg(row)
-        lvm.append(row.phenotypes["LVM"] / row.phenotypes["LVEDV"])
+        ph = row.phenotypes
+        lvm.append(ph["LVM"])
+        ratio.append(ph["LVM"] / ph["LVEDV"])
         voltage.append(float(np.ptp(ecg, axis=1).max()))
-        rate.append(1000 * row.phenotypes["LVCO"] / row.phenotypes["LVSV"])
-    lvm, voltage = np.array(lvm), np.array(voltage)
-    heavy = lvm > 1.2
+        rate.append(60_000 * ph["LVCO"] / ph["LVSV"] / 60)
+        lvef.append(ph["LVEF"])
+    ratio, voltage = np.array(ratio), np.array(voltage)
+    assert spearmanr(lvm, voltage)[0] > 0.3
+    heavy = ratio > 1.2
     assert heavy.any()
-    assert voltage[heavy].min() > 1.5 * np.median(voltage[~heavy])
-    assert 35 < min(rate) and max(rate) < 210
+    assert np.median(voltage[heavy]) > 1.3 * np.median(voltage[~heavy])
+    assert spearmanr(lvef, rate)[0] < -0.2
+    assert 40 < min(rate) and max(rate) < 110
+
+
+def test_ecg_physiology_overrides_set_the_rate_and_reject_unknown_keys():
+    from cardio_core.demo.ecg_synth import synthesize_ecg
+    _, info = synthesize_ecg(["SR"], np.random.default_rng(0), physiology={"hr": 71.5})
+    assert info["hr"] == 71.5
+    _, wide = synthesize_ecg(["SR"], np.random.default_rng(0), physiology={"qrs_stretch": 1.4})
+    _, plain = synthesize_ecg(["SR"], np.random.default_rng(0))
+    assert wide["qrs_ms"] == pytest.approx(1.4 * plain["qrs_ms"])
+    with pytest.raises(ValueError, match="unknown physiology keys"):
+        synthesize_ecg(["SR"], np.random.default_rng(0), physiology={"lvef": 50})
