@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 PAGES = {"": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
-         "metrics": "Metrics", "multimodal": "Multimodal", "jobs": "Jobs"}
+         "metrics": "Metrics", "multimodal": "Multimodal (ECG ↔ CMR)", "jobs": "Jobs"}
 
 
 def _cardio() -> list[str]:
@@ -47,12 +47,13 @@ def _cardio() -> list[str]:
 def demo_ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo-chain-ws")
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CARDIO_CHAPMAN_DIR", "CARDIO_PTBXL_DIR", "CARDIO_ACDC_DIR")}
+           if k not in ("CARDIO_CHAPMAN_DIR", "CARDIO_PTBXL_DIR", "CARDIO_ACDC_DIR", "CARDIO_PAIRED_DIR")}
     env["CARDIO_WORKSPACE"] = str(root)
     t = time.perf_counter()
-    # metrics of: the pre-trained ECG baseline, the CMR baseline, ECG checkpoint 1, ECG checkpoint 2 <- killed
+    # metrics of: the pre-trained ECG baseline, the CMR baseline (random, the MMCL start), the MMCL checkpoint's
+    # ECG and CMR encoders, ECG fine-tune checkpoint 1, ECG checkpoint 2 <- killed
     killed = subprocess.run(_cardio() + ["demo", "--size", "tiny", "--device", "cpu"],
-                            env={**env, KILL_ENV: "analysis:metrics#4"}, cwd=root, capture_output=True, text=True,
+                            env={**env, KILL_ENV: "analysis:metrics#6"}, cwd=root, capture_output=True, text=True,
                             timeout=900)
     assert killed.returncode != 0, f"the kill point was not reached:\n{killed.stdout[-2000:]}"
     job_id = killed.stdout.strip().splitlines()[0].strip()
@@ -136,7 +137,8 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
                         combined)
     assert sorted(f for f, _ in folds) == [0, 1, 2, 3, 4] and all(0 <= v <= 1 for _, v in folds)
     cmr_base = store.scalar("SELECT parent_weights_id FROM runs WHERE run_id = ?", [cmr_run])
-    assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ?", [cmr_base]) == n_acdc
+    assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ? AND dataset_id = 'acdc'",
+                        [cmr_base]) == n_acdc
 
 
 def test_mmcl_stage_trains_a_pair_on_the_paired_cohort_and_the_acdc_fine_tune_starts_from_it(demo_ws):
@@ -212,7 +214,7 @@ def test_every_page_opens_on_the_demo_workspace(page):
 
 def test_multimodal_page_shows_the_demo_pair_with_retrieval_and_the_joint_layout(page):
     page.goto(f"{page.app_url}/multimodal")
-    settle(page, "Multimodal")
+    settle(page, "Multimodal (ECG ↔ CMR)")
     assert_no_exception(page, "multimodal")
     page.get_by_text(re.compile(r"ECG → CMR top-10: [0-9.]+ against a chance level")).first.wait_for(timeout=30_000)
     assert page.locator(".js-plotly-plot").count() >= 1          # the joint layout
@@ -242,8 +244,9 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
     settle(page, "Jobs", draw_ms=500)
     choose(page, "Recipe preset", "demo_ecg")
     choose(page, "Start from weights", "MDM pre-trained")
-    page.get_by_label("Epochs", exact=True).fill("1")
-    page.get_by_label("Checkpoint every N epochs", exact=True).fill("1")
+    # the fine-tune form is the page's first; the MMCL form below has its own Epochs
+    page.get_by_label("Epochs", exact=True).first.fill("1")
+    page.get_by_label("Checkpoint every N epochs", exact=True).first.fill("1")
     job_id = launch_job(page)
     spec = store.scalar("SELECT spec FROM jobs WHERE job_id = ?", [job_id])
     spec = json.loads(spec) if isinstance(spec, str) else spec
