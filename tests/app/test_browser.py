@@ -90,8 +90,9 @@ def test_launch_tiny_job_and_see_it_progress(page, app_url):
     if "sleep" not in options:
         pytest.skip(f"no quick job kind registered (kinds: {options})")
     page.get_by_role("option", name="sleep", exact=True).click()
-    page.get_by_label("Epochs", exact=True).fill("3")
-    page.get_by_label("Checkpoint every N epochs", exact=True).fill("1")
+    # The fine-tune form comes first; the MMCL pre-training form below it has its own Epochs.
+    page.get_by_label("Epochs", exact=True).first.fill("3")
+    page.get_by_label("Checkpoint every N epochs", exact=True).first.fill("1")
     job_id = launch_job(page)
     deadline = time.monotonic() + 90
     seen = ""
