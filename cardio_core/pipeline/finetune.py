@@ -150,8 +150,9 @@ class FoldsDone:
 def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     """One model per cross-validation fold, trained on the other folds; returns the folds trained."""
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
-    from cardio_core.training.datamodules import AcdcFoldDataModule
+    from cardio_core.training.callbacks import (JobProgress, PeriodicCheckpoint, PreciseBatchNorm, ResumeState,
+                                                fit_resuming)
+    from cardio_core.training.datamodules import AcdcFoldDataModule, CmrDataset
     from cardio_core.training.modules import make_module
 
     store, spec = ctx.store, ctx.spec
@@ -197,8 +198,11 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                                                "parent_weights_id": parent_id}, on_save=on_save)
         resume = ResumeState(fold_dir / "resume.ckpt", recipe.checkpoint_every,
                              on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
-        trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
-                                callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}")])
+        callbacks = [saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}")]
+        if recipe.precise_bn and not recipe.linear_probe:   # a linear probe keeps its frozen encoder's statistics
+            train_images = CmrDataset(images[dm.train_index], labels[dm.train_index], train=False)
+            callbacks.insert(0, PreciseBatchNorm(train_images, attribute="model", batch_size=recipe.batch_size))
+        trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, callbacks=callbacks)
         fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from if resume_fold == k else None)
         if ctx.should_stop():
             return {"run_id": run_id, "stopped_in_fold": k, "folds": sorted(done.done)}

@@ -101,8 +101,9 @@ def pretrain_mmcl(ctx, *, on_checkpoint: Hook | None = None) -> dict:
     """Train an ECG and a CMR encoder contrastively on the paired cohort; every checkpoint registered as a pair."""
     import torch
     from cardio_core.data.paired_view import load_paired_view
-    from cardio_core.training.callbacks import JobProgress, PeriodicEncoderPair, ResumeState, fit_resuming
-    from cardio_core.training.datamodules import PairedDataModule
+    from cardio_core.training.callbacks import (JobProgress, PeriodicEncoderPair, PreciseBatchNorm, ResumeState,
+                                                fit_resuming)
+    from cardio_core.training.datamodules import PairedDataModule, PairedDataset
     from cardio_core.training.mmcl import MmclPretrainModule, build_mmcl_encoders
 
     store, spec = ctx.store, ctx.spec
@@ -162,8 +163,13 @@ def pretrain_mmcl(ctx, *, on_checkpoint: Hook | None = None) -> dict:
                                 on_save=on_save)
     resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
-    trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
-                            callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs,
-                                                                  "contrastive ECG-CMR pre-training")])
+    callbacks = [saver, resume, JobProgress(ctx, recipe.max_epochs, "contrastive ECG-CMR pre-training")]
+    if recipe.precise_bn:
+        # the training pairs' images, unaugmented, at the encoder's input size
+        train_pairs = PairedDataset(dm.train_dataset.ecg_arrays, dm.train_dataset.cmr_arrays, train=False,
+                                    crop_length=recipe.crop_length, cmr_size=recipe.cmr_size)
+        callbacks.insert(0, PreciseBatchNorm(train_pairs, attribute="cmr_encoder", input_index=1,
+                                             batch_size=recipe.batch_size))
+    trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, callbacks=callbacks)
     fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     return {"run_id": run_id, "pairs": [str(p) for p in saver.saved], "parents": [ecg_parent, cmr_parent]}

@@ -57,6 +57,62 @@ class PeriodicCheckpoint(L.Callback):
         barrier(trainer, f"checkpoint epoch {epoch}")
 
 
+class PreciseBatchNorm(L.Callback):
+    """Re-estimate the BatchNorm running statistics of `pl_module.<attribute>` on the unaugmented training
+    images before each validation (and before an epoch's checkpoint when no validation ran), so validation,
+    checkpoints and embeddings see population statistics of the weights as they are now.
+
+    Why: BatchNorm's running averages (momentum 0.1) lag the weights. After the few dozen steps of a short
+    run (the CPU demo) they still reflect the first steps, and a model with near-zero training loss predicts
+    one class for every validation image in eval mode ("PreciseBN", Wu & Johnson 2021, "Rethinking 'Batch'
+    in BatchNorm"). Only running_mean / running_var change; no learned parameter does. torch's
+    swa_utils.update_bn does the re-estimation (a cumulative average over the batches, in train mode, without
+    gradients). `dataset` yields unaugmented items in a fixed order; `input_index` picks the model input of an
+    item (0 for (image, label), 1 for an (ecg, cmr) pair). At most `max_samples` items are used (the first
+    ones), the same on every rank, so all ranks compute the same statistics without communicating.
+    A module without BatchNorm layers (the ECG ViT) is left alone.
+    """
+
+    def __init__(self, dataset, *, attribute: str = "model", input_index: int = 0, batch_size: int = 32,
+                 max_samples: int = 1024):
+        if batch_size < 1 or max_samples < 1:
+            raise ValueError(f"batch_size and max_samples must be >= 1, got {batch_size}, {max_samples}")
+        self.dataset, self.attribute, self.input_index = dataset, attribute, int(input_index)
+        self.batch_size, self.max_samples = int(batch_size), int(max_samples)
+        self._done_epoch: int | None = None
+
+    def _batches(self, device):
+        n = min(len(self.dataset), self.max_samples)
+        for start in range(0, n, self.batch_size):
+            items = [self.dataset[i][self.input_index] for i in range(start, min(n, start + self.batch_size))]
+            yield torch.stack(items).to(device)
+
+    def recalibrate(self, pl_module: L.LightningModule) -> bool:
+        """Re-estimate now; False (nothing done) when the module has no BatchNorm layer or no data."""
+        from torch.optim.swa_utils import update_bn
+        model = getattr(pl_module, self.attribute)
+        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        if not has_bn or len(self.dataset) == 0:
+            return False
+        # validation runs under inference mode: the statistics are ordinary buffers, updated outside it
+        with torch.inference_mode(False), torch.no_grad():
+            update_bn(self._batches(pl_module.device), model, device=pl_module.device)
+        return True
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from lightning.pytorch.trainer.states import TrainerFn
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:   # not a trainer.validate() call
+            return
+        self.recalibrate(pl_module)
+        self._done_epoch = trainer.current_epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # no validation this epoch (no validation split): before the checkpoint callbacks listed after this one
+        if self._done_epoch != trainer.current_epoch:
+            self.recalibrate(pl_module)
+            self._done_epoch = trainer.current_epoch
+
+
 class PeriodicEncoderPair(L.Callback):
     """PeriodicCheckpoint for contrastive pre-training: every `every_n_epochs` epochs (and at the last one) the
     module's two encoders and projectors go to <dirpath>/epoch_<NNNN>/{ecg,cmr,projectors}.pth through its

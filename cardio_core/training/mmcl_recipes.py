@@ -38,6 +38,9 @@ class MmclRecipe:
     crop_length: int = 2500
     cmr_size: int = 210
     train_subset: int = 0                # 0: every training pair; n > 0: the first n pairs of a seeded shuffle
+    # re-estimate the CMR encoder's BatchNorm statistics on the unaugmented training images before each
+    # validation and checkpoint (training/callbacks.PreciseBatchNorm)
+    precise_bn: bool = True
     # augmentation (train only)
     augment: bool = True
     phase_noise: float = 0.1
@@ -139,7 +142,7 @@ MMCL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
 }
 _INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "seed", "hidden_dim", "out_dim", "crop_length",
                "cmr_size", "train_subset"}
-_BOOL_FIELDS = {"augment"}
+_BOOL_FIELDS = {"augment", "precise_bn"}
 
 
 def _range_text(low, high, low_inc, high_inc) -> str:

@@ -24,6 +24,10 @@ class Recipe:
     linear_probe: bool = False          # freeze the encoder, train only the head
     random_init: bool = False           # ignore pre-trained weights: randomly initialised encoder
     augment: bool = True
+    # re-estimate BatchNorm statistics on the unaugmented training images before each validation and
+    # checkpoint (training/callbacks.PreciseBatchNorm; CMR only, not with linear_probe): short runs otherwise
+    # validate with running averages that lag the weights
+    precise_bn: bool = True
     seed: int = 0
     # ECG input and augmentation (method.md §2, §4)
     crop_length: int = 2500
@@ -95,7 +99,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "threshold": (0.0, 1.0, False, False),
 }
 _INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "seed", "crop_length", "input_size"}
-_BOOL_FIELDS = {"linear_probe", "random_init", "augment"}
+_BOOL_FIELDS = {"linear_probe", "random_init", "augment", "precise_bn"}
 
 
 def _range_text(low, high, low_inc, high_inc) -> str:
@@ -156,8 +160,11 @@ PRESETS: dict[str, Recipe] = {
                     "0.05 -> 0.13 in 6 epochs, where the thesis recipe's regularisation shows no effect yet."),
     "demo_cmr": Recipe(
         modality="cmr", lr=1e-3, weight_decay=1e-4, layer_decay=1.0, drop_path=0.0, batch_size=16,
-        max_epochs=6, warmup_epochs=1, checkpoint_every=2,
-        description="A quick demo on 2 CPU cores: few epochs, short warm-up."),
+        max_epochs=3, warmup_epochs=1, checkpoint_every=1, augment=False,
+        description="A quick demo on 2 CPU cores: 3 epochs, short warm-up, no augmentation (it slows what 3 "
+                    "epochs can learn). Measured on the demo ACDC set from random weights at 96 px, 5 folds: "
+                    "mean accuracy 0.91 with BatchNorm statistics re-estimated (precise_bn), 0.20 (one class "
+                    "everywhere) without."),
 }
 
 
