@@ -187,12 +187,15 @@ MMCL_PRESETS: dict[str, MmclRecipe] = {
                     "AdamW lr 1e-4 (the published multimodal run's value from the swept 3e-5 / 1e-4 / 3e-4 / 1e-3), "
                     "weight decay 1e-4, tau 0.1, lambda 0.75, projectors 512 -> 128, 210 px CMR, 2,500-sample ECG."),
     "demo_mmcl": MmclRecipe(
-        # lr: the published 1e-4. At 1e-3 a few steps on a small batch collapse both encoders onto one point
-        # (the loss sits at ln(batch)); 1e-4 left that plateau fastest in tests/.../test_mmcl.py's overfit check.
-        lr=1e-4, batch_size=32, max_epochs=3, warmup_fraction=0.1, checkpoint_every=1, cmr_size=96,
-        train_subset=320,
-        description="A quick demo on 2 CPU cores: 320 training pairs (a seeded subset), batch 32, 3 epochs at "
-                    "lr 1e-4, the CMR resized to 96 px; about 3 minutes including validation."),
+        # lr 3e-4 (in the paper's sweep): at the published 1e-4 the demo's ~60 steps did not leave the loss's
+        # ln(batch) plateau; at 1e-3 a few steps on a small batch collapse both encoders onto one point.
+        # No augmentation: like demo_ecg / demo_cmr, a few epochs learn faster without it.
+        lr=3e-4, batch_size=32, max_epochs=6, warmup_fraction=0.1, checkpoint_every=2, cmr_size=64,
+        augment=False,
+        description="A quick demo on 2 CPU cores: every training pair, batch 32, 6 epochs at lr 3e-4, no "
+                    "augmentation, the CMR resized to 64 px; about 5 minutes. Measured on the 350 demo training "
+                    "pairs: validation loss 3.31 -> 2.82 (ln 32 = 3.47 is chance), ECG->CMR top-1 0.04 on 75 "
+                    "validation pairs (chance 0.013)."),
 }
 
 
