@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from cardio_core.config import Workspace
 from cardio_core.metrics.summary import fold_summary
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args(argv)
     from jobs.runner import LocalRunner
-    ws = Workspace(args.workspace) if args.workspace else Workspace.from_env()
+    ws = Workspace(Path(args.workspace).expanduser().resolve()) if args.workspace else Workspace.from_env()
     store = Store(ws.db_path)
     mmcl, size = _mmcl_image_encoder(store)
     from cardio_core.catalog import ensure_random_weights
