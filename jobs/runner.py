@@ -224,6 +224,13 @@ class LocalRunner:
                     ended.append(job_id)
                 continue
             state = "dead" if returncode is not None else process_state(pid, job_id)
+            if handle is not None and returncode is None and state != "alive":
+                # SIGKILL'd between poll() and the /proc read: it is a zombie now, so waiting
+                # returns at once with the real signal instead of "exit status unknown".
+                try:
+                    returncode = handle.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
             if state == "alive":
                 if cancel_at is not None:
                     if now - cancel_at >= self.cancel_grace:

@@ -155,6 +155,34 @@ def test_sigkill_mid_checkpoint_registers_no_half_file_and_resume_continues(ws):
         runner.resume(resumed)
 
 
+def test_a_kill_seen_between_poll_and_proc_still_reports_the_signal(ws):
+    # CI once saw a SIGKILL'd worker reported as "exit status unknown": poll() ran while the
+    # process was still dying, /proc then showed it a zombie. The handle must still be asked.
+    import jobs.runner as runner_module
+
+    class LateHandle:
+        """poll() answers as if the kill had not landed yet; wait() tells the truth."""
+        def __init__(self, proc):
+            self.proc, self.pid = proc, proc.pid
+
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
+            return self.proc.wait(timeout=timeout)
+
+    runner = make_runner(ws)
+    job_id = runner.submit(sleep_spec(seconds=0.2, steps=300))
+    wait_for(lambda: steps_done(runner, job_id), what="running")
+    pid = runner.show(job_id)["pid"]
+    with runner_module._PROCESSES_LOCK:
+        runner_module._PROCESSES[job_id] = LateHandle(runner_module._PROCESSES[job_id])
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: process_state(pid, job_id) != "alive", timeout=5, what="the kill")
+    assert runner.poll()["ended"] == [job_id]
+    assert runner.show(job_id)["error"].startswith("process died (killed by signal SIGKILL)")
+
+
 def test_worker_outlives_its_starter_and_its_death_is_found_later(ws):
     # "The app" is a CLI process that submits, starts the worker and exits.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
