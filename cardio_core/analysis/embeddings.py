@@ -26,6 +26,16 @@ ECG_SETS = [("chapman", "r.split = 'test'"), ("chapman", "r.split = 'train'"), (
 # The linear probe is fitted on the train split; embedding all of a real Chapman train split (31k records) for
 # every checkpoint costs too much, so a seeded subsample of at most this many train records is embedded.
 PROBE_TRAIN_MAX = 3000
+# The demo's Chapman (ingested as a demo dataset) is probed from a smaller subsample: on 2 CPU cores embedding
+# 1.4k train records and fitting 20 logistic regressions on them took 60 of an analysis pass's 135 s, and the
+# demo chain runs six passes. The size used is stored with the probe (n_train), as for a real dataset.
+DEMO_PROBE_TRAIN_MAX = 400
+
+
+def probe_train_limit(store: Store, dataset_id: str = "chapman") -> int:
+    """How many train records the linear probe of this dataset is fitted on at most."""
+    is_demo = store.scalar("SELECT is_demo FROM datasets WHERE dataset_id = ?", [dataset_id])
+    return DEMO_PROBE_TRAIN_MAX if is_demo else PROBE_TRAIN_MAX
 
 
 def pooling_of(model) -> str:
@@ -51,7 +61,13 @@ def _batches(n: int, size: int):
         yield start, min(n, start + size)
 
 
-def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, device: str = "cpu",
+def default_batch_size(device: str) -> int:
+    """Records per forward pass: small on a CPU, where the ViT's 300-token attention of a large batch leaves the
+    cache (2 cores: 34 ECGs/s at 16-32 per batch, 28/s at 128); large on an accelerator."""
+    return 32 if str(device).split(":")[0] == "cpu" else 256
+
+
+def compute_embeddings(model, arrays, *, modality: str, batch_size: int | None = None, device: str = "cpu",
                        crop_length: int | None = None, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every record of `arrays` (indexable by position; ECG (12, T), CMR (3, H, W)).
 
@@ -62,6 +78,7 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int = 256, d
 
     if modality not in ("ecg", "cmr"):
         raise ValueError(f"modality must be 'ecg' or 'cmr', got {modality!r}")
+    batch_size = default_batch_size(device) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if modality == "ecg" and crop_length is None:
@@ -129,7 +146,7 @@ def load_embeddings(store, weights_id: str, dataset_id: str, record_ids: Sequenc
 
 
 def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: str = "cpu",
-               batch_size: int = 128, head_trained: bool = False, sets=None) -> dict[str, int]:
+               batch_size: int | None = None, head_trained: bool = False, sets=None) -> dict[str, int]:
     counts = {}
     for dataset_id, where in sets or (ECG_SETS if modality == "ecg" else CMR_SETS):
         try:
@@ -139,7 +156,14 @@ def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: s
         if len(view.records) == 0:
             continue
         if dataset_id == "chapman" and "'train'" in where:
-            view = view.subset(probe_train_subset(view.records["record_id"].tolist()))
+            keep = probe_train_subset(view.records["record_id"].tolist(), limit=probe_train_limit(store, dataset_id))
+            # Vectors of train records outside today's subsample (an earlier, larger limit) would be fitted on
+            # too: they go.
+            dropped = view.records["record_id"][~keep].astype(str).tolist()
+            if dropped:
+                store.execute("DELETE FROM embeddings WHERE weights_id = ? AND dataset_id = ? "
+                              "AND list_contains(?, record_id)", [weights_id, dataset_id, dropped])
+            view = view.subset(keep)
         want_head = head_trained and dataset_id in ("chapman", "acdc")
         X, probs = compute_embeddings(model, view.arrays, modality=modality, batch_size=batch_size,
                                       device=device, with_head=want_head)
@@ -151,7 +175,7 @@ def embed_sets(store: Store, model, weights_id: str, modality: str, *, device: s
     return counts
 
 
-def embed_weights(store: Store, weights_id: str, *, device: str = "auto", batch_size: int = 128,
+def embed_weights(store: Store, weights_id: str, *, device: str = "auto", batch_size: int | None = None,
                   encoder=None, modality: str | None = None) -> dict[str, int]:
     """Embed the evaluation sets with registered weights; `encoder` (a LoadedEncoder) skips loading them again."""
     from cardio_core.catalog import get_weights, open_weights

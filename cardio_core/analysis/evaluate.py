@@ -113,7 +113,7 @@ def evaluate_ecg(store: Store, weights_id: str, *, n_boot: int = 200, seed: int 
         rows.add("chapman_test", "probe_age_r2", probe["age"]["r2"], mae=probe["age"]["mae"])
         rows.add("chapman_test", "probe_sex_auroc", probe["sex"]["auroc"])
     # linear probe on the frozen embeddings: fit on the train split (the seeded subsample that was embedded,
-    # analysis.embeddings.PROBE_TRAIN_MAX), score on test; the sizes are stored with it
+    # analysis.embeddings.probe_train_limit), score on test; the sizes are stored with it
     with rows.guard("chapman_test", "linear_probe_macro_f1"):
         train, Xt = _embedded_view(store, weights_id, "chapman", "r.split = 'train'")
         if len(train.records) == 0:

@@ -25,7 +25,10 @@ RIDGE_ALPHAS = np.logspace(-3, 4, 15)
 
 
 def _logistic(C: float, max_iter: int):
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    # Newton-Cholesky: the same penalised likelihood as lbfgs, solved in ~10 Newton steps. On demo embeddings
+    # (1.4k x 384, 20 labels) it took 3.9 s where lbfgs took 20.9 s and stopped up to 0.04 short in probability.
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, solver="newton-cholesky",
+                                                            tol=1e-8))
 
 
 def _ridge():

@@ -121,7 +121,7 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                                on_save=on_save)
     resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
-    trainer = build_trainer(ctx, max_epochs=recipe.max_epochs,
+    trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, validate_every=recipe.validation_interval,
                             callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG")])
     fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     return {"run_id": run_id, "checkpoints": [str(p) for p in saver.saved]}
@@ -202,7 +202,8 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
         if recipe.precise_bn and not recipe.linear_probe:   # a linear probe keeps its frozen encoder's statistics
             train_images = CmrDataset(images[dm.train_index], labels[dm.train_index], train=False)
             callbacks.insert(0, PreciseBatchNorm(train_images, attribute="model", batch_size=recipe.batch_size))
-        trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, callbacks=callbacks)
+        trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, callbacks=callbacks,
+                                validate_every=recipe.validation_interval)
         fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from if resume_fold == k else None)
         if ctx.should_stop():
             return {"run_id": run_id, "stopped_in_fold": k, "folds": sorted(done.done)}

@@ -162,7 +162,7 @@ def training_precision(cuda: bool) -> str:
     return "bf16-mixed" if native and os.environ.get("CARDIO_CPU_BF16", "1") != "0" else "32-true"
 
 
-def build_trainer(ctx, *, max_epochs: int, callbacks: list):
+def build_trainer(ctx, *, max_epochs: int, callbacks: list, validate_every: int = 1):
     """The Lightning Trainer of a job: its accelerator, devices and strategy (ctx.trainer_kwargs()),
     our own checkpointing and progress instead of Lightning's."""
     import lightning as Lg
@@ -179,7 +179,8 @@ def build_trainer(ctx, *, max_epochs: int, callbacks: list):
         kwargs["strategy"] = DDPStrategy(timeout=BARRIER_TIMEOUT, find_unused_parameters=True)
     return Lg.Trainer(max_epochs=max_epochs, callbacks=callbacks, logger=False, enable_checkpointing=False,
                       enable_model_summary=False, enable_progress_bar=False, default_root_dir=str(ctx.job_dir),
-                      precision=training_precision(cuda), deterministic=False, num_sanity_val_steps=0, **kwargs)
+                      precision=training_precision(cuda), deterministic=False, num_sanity_val_steps=0,
+                      check_val_every_n_epoch=validate_every, **kwargs)
 
 
 def read_json(path: Path, default):

@@ -93,8 +93,10 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
 
     for wid in [ecg_base] + ecg_ckpts:
         # Every usable Chapman test record, the train records the linear probe is fitted on (all of them up
-        # to PROBE_TRAIN_MAX, a seeded subsample beyond) and the PTB-XL display subset.
-        from cardio_core.analysis.embeddings import PROBE_TRAIN_MAX
+        # to the probe's limit, DEMO_PROBE_TRAIN_MAX for a demo dataset, a seeded subsample beyond) and the PTB-XL
+        # display subset.
+        from cardio_core.analysis.embeddings import DEMO_PROBE_TRAIN_MAX, probe_train_limit
+        assert probe_train_limit(store) == DEMO_PROBE_TRAIN_MAX
         n = dict(store.query("SELECT r.split, count(*) FROM embeddings e JOIN records r USING (dataset_id, record_id) "
                              "WHERE e.weights_id = ? GROUP BY 1", [wid]))
         n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'test' "
@@ -103,7 +105,7 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
                                "AND NOT excluded")
         n_display = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'ptbxl' AND split = 'display' "
                                  "AND NOT excluded")
-        assert n == {"test": n_test, "train": min(n_train, PROBE_TRAIN_MAX), "display": n_display} \
+        assert n == {"test": n_test, "train": min(n_train, DEMO_PROBE_TRAIN_MAX), "display": n_display} \
             and n_display > 0, (wid, n)
         views = dict(store.query("SELECT view, aligned_to FROM projections WHERE weights_id = ?", [wid]))
         # each checkpoint's default layouts are independent fits; checkpoints also get the aligned chain

@@ -50,3 +50,19 @@ def test_store_and_load_roundtrip_replaces(tmp_path):
         load_embeddings(store, "w1", "chapman", record_ids=["zz"])
     with pytest.raises(ValueError):
         store_embeddings(store, "w1", "chapman", ids, X[:2])
+
+
+def test_the_probe_limit_is_smaller_for_a_demo_dataset_only(tmp_path):
+    from cardio_core.analysis.embeddings import (DEMO_PROBE_TRAIN_MAX, PROBE_TRAIN_MAX, probe_train_limit,
+                                                 probe_train_subset)
+    store = Store(tmp_path / "s.duckdb")
+    assert probe_train_limit(store) == PROBE_TRAIN_MAX  # nothing ingested: the real-data limit
+    for is_demo, expected in ((False, PROBE_TRAIN_MAX), (True, DEMO_PROBE_TRAIN_MAX)):
+        store.execute("DELETE FROM datasets")
+        store.execute("INSERT INTO datasets (dataset_id, modality, source_dir, is_demo) VALUES "
+                      "('chapman', 'ecg', '/x', ?)", [is_demo])
+        assert probe_train_limit(store) == expected
+    ids = [f"r{i:04d}" for i in range(1000)]
+    keep = probe_train_subset(ids, limit=DEMO_PROBE_TRAIN_MAX)
+    assert keep.sum() == DEMO_PROBE_TRAIN_MAX
+    assert (probe_train_subset(ids[::-1], limit=DEMO_PROBE_TRAIN_MAX)[::-1] == keep).all()  # order-independent

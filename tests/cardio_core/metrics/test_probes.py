@@ -117,3 +117,20 @@ def test_metrics_benchmark_runs_end_to_end_on_a_small_set(capsys):
     main(["--n=400", "--dim=16", "--n-boot=20"])
     out = capsys.readouterr().out
     assert "total" in out and "domain AUROC" in out
+
+
+def test_linear_probe_solves_the_penalised_likelihood_to_convergence():
+    # The probe's solver (Newton-Cholesky) must land where a tightly converged reference does; lbfgs at its
+    # default tolerance stops visibly short on correlated embeddings.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(300, 8))
+    X = base @ rng.normal(size=(8, 64)) + 0.1 * rng.normal(size=(300, 64))  # low-rank, badly conditioned
+    y = (base[:, 0] + 0.5 * rng.normal(size=300) > 1.0).astype(int)
+    from cardio_core.metrics.probes import _logistic
+    p = _logistic(1.0, 1000).fit(X[:200], y[:200]).predict_proba(X[200:])[:, 1]
+    scaler = StandardScaler().fit(X[:200])
+    ref = LogisticRegression(C=1.0, tol=1e-12, max_iter=100000).fit(scaler.transform(X[:200]), y[:200])
+    p_ref = ref.predict_proba(scaler.transform(X[200:]))[:, 1]
+    np.testing.assert_allclose(p, p_ref, atol=1e-5)
