@@ -47,5 +47,8 @@ PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts s
 # the metrics' scope and the joint shared-space layout.
 PAIRED_SCOPE = "paired_test"
 PAIRED_VIEW = "paired_joint"
+# Phenotypes predicted on the paired test split (ridge probes of ECG embeddings, the demographics baseline).
+PHENOTYPE_SCOPE = "paired_phenotypes"
+DEMOGRAPHICS_MODEL = "demographics"
 # Multimodal contrastive (MMCL) pre-training presets (cardio_core.training.mmcl_recipes.MMCL_PRESETS holds their values).
 MMCL_RECIPES = ("mmcl", "demo_mmcl")

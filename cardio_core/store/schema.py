@@ -260,6 +260,18 @@ CREATE TABLE subject_values (
     PRIMARY KEY (cohort, subject_id, name)
 );
 """),
+    (9, "phenotype probes: each model's test-split predictions, for predicted-vs-true scatters", """
+-- The scores are metrics rows (scope 'paired_phenotypes'); these are the points behind them. model_id is an
+-- ECG weights id (its frozen-embedding ridge probe) or 'demographics' (age, sex, height, weight alone).
+CREATE TABLE phenotype_predictions (
+    model_id        TEXT NOT NULL,
+    subject_id      TEXT NOT NULL,
+    name            TEXT NOT NULL,         -- LVEDV ... RVEF
+    predicted       DOUBLE,
+    observed        DOUBLE,
+    PRIMARY KEY (model_id, subject_id, name)
+);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
