@@ -109,13 +109,6 @@ def analyse_phenotypes(store: Store, weights_id: str, *, encoder=None, device: s
     return {"weights_id": weights_id, "scores": scores}
 
 
-def _demographic_columns(records: pd.DataFrame, features) -> np.ndarray:
-    """The named demographic columns of these records, coded as demographic_matrix codes them."""
-    return np.column_stack([
-        np.array([1.0 if v == "M" else 0.0 if v == "F" else np.nan for v in records[name]]) if name == "sex"
-        else records[name].to_numpy(float) for name in features])
-
-
 def analyse_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
     """Age, sex, height and weight alone, through gradient boosting: the same phenotypes, splits and scores."""
     try:
@@ -123,11 +116,12 @@ def analyse_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
     except CardioError as exc:
         _note(store, DEMOGRAPHICS_MODEL, str(exc))
         return {"skipped": str(exc)}
+    # one matrix over the whole cohort, so every split has the columns the cohort has, then cut into the splits
     recs = pd.concat([views[s].ecg.records for s in SPLITS])
-    _, features = demographic_matrix(age=recs["age"].to_numpy(float), sex=recs["sex"].tolist(),
-                                     height=recs["height"].to_numpy(float), weight=recs["weight"].to_numpy(float))
-    # the columns the cohort has, the same in every split (a split in which one is all missing keeps it, as NaN)
-    X = {s: _demographic_columns(views[s].ecg.records, features) for s in SPLITS}
+    X_all, features = demographic_matrix(age=recs["age"].to_numpy(float), sex=recs["sex"].tolist(),
+                                         height=recs["height"].to_numpy(float), weight=recs["weight"].to_numpy(float))
+    bounds = np.cumsum([0] + [len(views[s]) for s in SPLITS])
+    X = {s: X_all[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
     Y = {s: phenotype_matrix(store, views[s].subject_ids) for s in SPLITS}
     fit = demographic_regression(X["train"], Y["train"], X["val"], Y["val"], X["test"], names=PHENOTYPES, seed=seed)
     scores = phenotype_scores(Y["test"], fit["predictions"], PHENOTYPES, seed=seed)

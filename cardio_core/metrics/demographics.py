@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from cardio_core.metrics.phenotypes import pearson_r
+from cardio_core.metrics.phenotypes import best_by_score, pearson_r
 
 DEMOGRAPHIC_FEATURES = ("age", "sex", "height", "weight")
 # The grid: shallow trees and two learning rates (four inputs need no more); 100 boosting rounds, no early
@@ -93,12 +93,8 @@ def demographic_regression(X_train, Y_train, X_val, Y_val, X_test, *, names: Seq
         if ok.sum() < 2 * MIN_LEAF:
             chosen[name], val_r[name] = None, float("nan")
             continue
-        best = None
-        for params in HGB_GRID:
-            model = _regressor(params, seed).fit(X_train[ok], Y_train[ok, j])
-            r = pearson_r(Y_val[:, j], model.predict(X_val))
-            if best is None or (np.isfinite(r) and (not np.isfinite(best[0]) or r > best[0])):
-                best = (r, params, model)
+        fits = ((params, _regressor(params, seed).fit(X_train[ok], Y_train[ok, j])) for params in HGB_GRID)
+        best = best_by_score((pearson_r(Y_val[:, j], m.predict(X_val)), params, m) for params, m in fits)
         val_r[name], chosen[name] = best[0], dict(best[1])
         pred[:, j] = best[2].predict(X_test)
     return {"names": names, "predictions": pred, "params": chosen, "val_r": val_r}

@@ -53,6 +53,16 @@ def pearson_r(y_true, y_pred) -> float:
     return float(np.clip((a * b).sum() / den, -1.0, 1.0))
 
 
+def best_by_score(candidates):
+    """The candidate tuple (score, ...) with the highest finite score; the first one when none is finite.
+    Shared by every "fit on train, choose on val" loop, so ties and NaN scores are settled one way."""
+    best = None
+    for cand in candidates:
+        if best is None or (np.isfinite(cand[0]) and (not np.isfinite(best[0]) or cand[0] > best[0])):
+            best = cand
+    return best
+
+
 def _check_targets(Y, n: int, name: str) -> np.ndarray:
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
@@ -105,12 +115,8 @@ def ridge_probe(X_train, Y_train, X_val, Y_val, X_test, *, names: Sequence[str] 
             continue
         # Standardised targets: the penalty means the same for a volume in ml and a fraction in %.
         mu, sd = Y_train[ok, j].mean(), Y_train[ok, j].std() or 1.0
-        best = None
-        for a in alphas:
-            model = Ridge(alpha=a).fit(Z_train[ok], (Y_train[ok, j] - mu) / sd)
-            r = pearson_r(Y_val[:, j], model.predict(Z_val))
-            if best is None or (np.isfinite(r) and (not np.isfinite(best[0]) or r > best[0])):
-                best = (r, a, model)
+        fits = (Ridge(alpha=a).fit(Z_train[ok], (Y_train[ok, j] - mu) / sd) for a in alphas)
+        best = best_by_score((pearson_r(Y_val[:, j], m.predict(Z_val)), m.alpha, m) for m in fits)
         val_r[name], alpha_of[name] = best[0], best[1]
         pred[:, j] = best[2].predict(Z_test) * sd + mu
     return {"names": names, "predictions": pred, "alpha": alpha_of, "val_r": val_r, "n_train": n_train}
