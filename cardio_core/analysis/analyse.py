@@ -1,4 +1,5 @@
-"""One analysis pass over one set of weights: embeddings, then metrics, then projections, then the mark.
+"""One analysis pass over one set of weights: embeddings, then metrics (and, for an ECG encoder beside a paired
+cohort, the phenotype probe), then projections, then the mark.
 
 Jobs compose it around training (the baseline before, each checkpoint after it is written);
 training itself never calls it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from cardio_core import faults
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
+from cardio_core.analysis.phenotypes import analyse_phenotypes, paired_cohort_ingested
 from cardio_core.analysis.projections import MODALITY_VIEWS, project_weights
 from cardio_core.catalog import get_weights
 from cardio_core.store import Store
@@ -39,6 +41,11 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
         else:
             evaluate_cmr(store, weights_id, seed=seed)
     faults.point("analysis:metrics")
+    # What the ECG embedding knows about the heart (issue 13): a ridge probe of the paired cohort's CMR
+    # phenotypes, for every ECG encoder, wherever a paired cohort is ingested.
+    if modality == "ecg" and paired_cohort_ingested(store):
+        analyse_phenotypes(store, weights_id, encoder=encoder, device=device, seed=seed)
+        faults.point("analysis:phenotypes")
     views = []
     for view in MODALITY_VIEWS[modality]:
         if project_weights(store, weights_id, view, modality=modality, chain_after=align_to):

@@ -93,7 +93,9 @@ def analyse_phenotypes(store: Store, weights_id: str, *, encoder=None, device: s
     except CardioError as exc:
         _note(store, weights_id, str(exc))
         return {"weights_id": weights_id, "skipped": str(exc)}
+    from cardio_core.models.device import resolve_device
     enc = encoder or open_weights(store, weights_id, seed=seed)
+    device = resolve_device(device)
     X, Y = {}, {}
     for split, view in views.items():
         X[split], _ = compute_embeddings(enc.model, view.ecg.arrays, modality="ecg", device=device)

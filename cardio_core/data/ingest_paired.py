@@ -32,7 +32,7 @@ from cardio_core.data.readers import paired as paired_reader
 from cardio_core.data.splits import PAIRED_FRACTIONS, paired_split
 from cardio_core.errors import DatasetError, RecordError
 from cardio_core.store import Store
-from cardio_core.vocabulary import PAIRED_COHORT, PAIRED_DATASETS
+from cardio_core.vocabulary import DEMOGRAPHICS_MODEL, PAIRED_COHORT, PAIRED_DATASETS
 
 CHUNK_SIZE = 64
 ECG, CMR = PAIRED_DATASETS["ecg"], PAIRED_DATASETS["cmr"]
@@ -162,6 +162,10 @@ def ingest_paired(store: Store, workspace: Workspace, root: str | Path, *, is_de
         if warnings:
             con.executemany("INSERT INTO problems (dataset_id, file, problem, stage) VALUES (?, ?, ?, 'list')",
                             [list(w) for w in warnings])
+        # The demographics-only baseline is a property of the cohort, not of any weights: a re-ingested cohort
+        # (other subjects, corrected values) computes it again on the next phenotype probe.
+        con.execute("DELETE FROM metrics WHERE weights_id = ?", [DEMOGRAPHICS_MODEL])
+        con.execute("DELETE FROM phenotype_predictions WHERE model_id = ?", [DEMOGRAPHICS_MODEL])
         for dataset_id, modality in ((ECG, "ecg"), (CMR, "cmr")):
             con.execute("DELETE FROM datasets WHERE dataset_id = ?", [dataset_id])
             con.execute("INSERT INTO datasets (dataset_id, modality, source_dir, is_demo, n_files, "
