@@ -15,6 +15,7 @@ import streamlit as st
 
 from cardio_core import queries
 from cardio_core.queries import paired as paired_queries
+from cardio_core.queries import phenotypes as phenotype_queries
 from cardio_core.config import Workspace
 from cardio_core.store.store import Store
 from cardio_core.store import bookmarks as saved_views
@@ -545,3 +546,23 @@ def empty_state(message: str) -> None:
 
 # Filled by app/main.py before the page runs; pages use it for links.
 PAGES: dict = {}
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def probed_weights(db_path: str) -> pd.DataFrame:
+    return phenotype_queries.probed_weights(_store(db_path))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def table_iv(db_path: str, weights_ids: tuple[str, ...], displays: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    return phenotype_queries.table_iv(_store(db_path), weights_ids, dict(displays))
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=32)
+def phenotype_scatter(db_path: str, model_id: str, phenotype: str) -> dict:
+    return phenotype_queries.phenotype_scatter(_store(db_path), model_id, phenotype)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def phenotype_note(db_path: str, model_id: str) -> str:
+    return phenotype_queries.phenotype_note(_store(db_path), model_id)

@@ -470,3 +470,32 @@ def paired_figure(points: pd.DataFrame, colour_by: str = "modality", *, review: 
                                                                      line=dict(color="black", width=2))))
     _layout(fig, None, review, height, None)
     return fig
+
+
+def phenotype_scatter_figure(scatter: dict, phenotype: str, *, title: str, review: bool = False,
+                             height: int = 420) -> go.Figure:
+    """Predicted against observed for one phenotype on the test subjects, the identity line dotted and the
+    least-squares line solid, with the stored Pearson r (and its interval) in the title. Hover shows the two
+    values only, never a subject id, so the same figure serves review mode."""
+    pts, line = scatter["points"], scatter["line"]
+    fig = go.Figure(go.Scatter(x=pts["observed"], y=pts["predicted"], mode="markers", name="test subject",
+                               hovertemplate="observed %{x:.3g}<br>predicted %{y:.3g}<extra></extra>",
+                               marker=dict(size=10 if review else 7, color="#1f77b4", opacity=0.75)))
+    finite = pd.concat([pts["observed"], pts["predicted"]]).dropna()
+    if len(finite):
+        lo, hi = float(finite.min()), float(finite.max())
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity", hoverinfo="skip",
+                                 line=dict(color="#7f7f7f", dash="dot")))
+        if np.isfinite(line["slope"]):
+            xs = np.array([float(pts["observed"].min()), float(pts["observed"].max())])
+            fig.add_trace(go.Scatter(x=xs, y=line["intercept"] + line["slope"] * xs, mode="lines",
+                                     name="least squares", hoverinfo="skip", line=dict(color="#c0392b")))
+    r = scatter["r"]
+    stat = (f"r = {r:.2f}" + (f" (95% CI {scatter['ci_low']:.2f} – {scatter['ci_high']:.2f})"
+                              if scatter["ci_low"] is not None and np.isfinite(scatter["ci_low"]) else "")
+            if r is not None and np.isfinite(r) else "r undefined (constant values)")
+    fig.update_layout(title=f"{title}<br><sup>{phenotype}: {stat}, n = {line['n']}</sup>",
+                      xaxis_title=f"{phenotype} observed (CMR)", yaxis_title=f"{phenotype} predicted",
+                      height=height, margin=dict(l=10, r=10, t=70, b=10))
+    chart_fonts(fig, review)
+    return fig

@@ -36,6 +36,7 @@ pages = {
     "subclusters": st.Page(PAGE_DIR / "subclusters.py", title="Sub-clusters"),
     "metrics": st.Page(PAGE_DIR / "metrics.py", title="Metrics"),
     "multimodal": st.Page(PAGE_DIR / "multimodal.py", title="Multimodal"),
+    "phenotypes": st.Page(PAGE_DIR / "phenotypes.py", title="Phenotypes"),
     "jobs": st.Page(PAGE_DIR / "jobs.py", title="Jobs"),
     "methods": st.Page(PAGE_DIR / "methods.py", title="Methods"),
 }

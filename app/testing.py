@@ -154,6 +154,7 @@ def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptb
 
     write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, epochs=epochs, seed=seed)
     _write_metrics(store, rng, epochs)
+    write_phenotype_results(store, [BASELINE_ID, *(checkpoint_id(e) for e in epochs)], seed=seed)
     if with_jobs:
         _write_jobs(store, ws, records if markers else None)
     if with_arrays:
@@ -333,3 +334,21 @@ def fill_many_points(store: Store, weights_ids: list[str], n_points: int, *, see
         xy = centre + rng.normal(0, 3.0 / (1 + k), (n_points, 2))
         store.insert_df("projection_points", pd.DataFrame({"projection_id": f"{wid}:chapman_test", "dataset_id": "chapman",
                                                            "record_id": ids, "x": xy[:, 0], "y": xy[:, 1]}))
+
+
+def write_phenotype_results(store: Store, weights_ids: list[str], *, n_test: int = 40, seed: int = 0) -> None:
+    """Phenotype probe results as the analysis stores them (through the same save function): each model's test
+    predictions are the observed values plus noise that shrinks along the list, so later checkpoints score a
+    higher r; the demographics-only baseline is the noisiest."""
+    from cardio_core.analysis.phenotypes import save_phenotype_results
+    from cardio_core.metrics.phenotypes import PHENOTYPES, phenotype_scores
+    from cardio_core.vocabulary import DEMOGRAPHICS_MODEL
+    rng = np.random.default_rng([seed, 13])
+    subjects = [f"{1000001 + i}" for i in range(n_test)]
+    observed = rng.normal(100.0, 20.0, size=(n_test, len(PHENOTYPES)))
+    for k, model in enumerate([DEMOGRAPHICS_MODEL, *weights_ids]):
+        noise = 40.0 / (1 + k)
+        predicted = 0.7 * observed + 30.0 + rng.normal(0.0, noise, size=observed.shape)
+        scores = phenotype_scores(observed, predicted, PHENOTYPES, n_boot=50, seed=seed)
+        save_phenotype_results(store, model, subjects, observed, predicted, scores, model="synthetic",
+                               fitted_on="train", chosen_on="val", scored_on="test")

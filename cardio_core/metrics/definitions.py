@@ -97,6 +97,17 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "The typical position of a subject's own pair in the other modality's ranking; chance is about half the "
         "number of test subjects, 1 is perfect.",
         "As top-k retrieval; the median over test subjects of the 1-based rank of the true pair."),
+    "phenotype_r": (
+        "CMR phenotypes from the ECG (Pearson r)",
+        "How well a straight-line read-out of the frozen ECG embedding predicts each heart measurement from the "
+        "CMR (volumes, ejection fraction, mass): 1 = perfect ranking and spacing, 0 = nothing; a group's value is "
+        "the mean r of its phenotypes, as in the MMCL paper's Table IV.",
+        "Per phenotype, a ridge regression on standardised embeddings and a standardised target, fitted on the "
+        "paired cohort's train subjects, its penalty (13 values, 0.01 to 10,000) chosen by r on val, scored once "
+        "on test. Subjects missing a phenotype are left out of that phenotype. The demographics-only baseline is "
+        "scikit-learn's histogram gradient boosting on age, sex, height and weight (learning rate 0.05 or 0.1, "
+        "depth 2 or 3, chosen on val) with the same splits. Interval: 95% percentile bootstrap over test "
+        "subjects, one resample shared by every phenotype."),
     "umap": (
         "The 2-D pictures (UMAP)",
         "A map of the embedding for the eye; distances in it are only roughly faithful.",

@@ -183,3 +183,20 @@ def phenotype_scores(Y_true, Y_pred, names: Sequence[str] | None = None, *,
         low, high = interval(boot_groups[:, k], point_groups[g])
         out_groups[g] = {"r": point_groups[g], "ci_low": low, "ci_high": high, "members": list(groups[g])}
     return {"per_phenotype": out_per, "groups": out_groups}
+
+
+def regression_line(observed, predicted) -> dict[str, float]:
+    """The least-squares line of predicted on observed over the finite pairs (the line of a predicted-vs-true
+    scatter) and pearson_r of the same pairs; NaN slope and intercept with fewer than 3 pairs or a constant
+    observed side."""
+    x = np.asarray(observed, dtype=np.float64).ravel()
+    y = np.asarray(predicted, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"observed and predicted have different lengths: {x.shape[0]} and {y.shape[0]}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    nan = float("nan")
+    if len(x) < 3 or np.ptp(x) == 0:
+        return {"slope": nan, "intercept": nan, "r": pearson_r(x, y), "n": int(len(x))}
+    slope, intercept = np.polyfit(x, y, 1)
+    return {"slope": float(slope), "intercept": float(intercept), "r": pearson_r(x, y), "n": int(len(x))}

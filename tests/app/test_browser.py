@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PAGES = {"": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
-         "metrics": "Metrics", "jobs": "Jobs"}
+         "metrics": "Metrics", "phenotypes": "Phenotypes from the ECG", "jobs": "Jobs"}
 
 if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed (./run test installs Debian's chromium)", allow_module_level=True)

@@ -9,9 +9,9 @@ from app.testing import BASELINE_ID, CMR_BASELINE_ID, RUN_ID, checkpoint_id, fil
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "jobs", "methods")
+PAGES = ("overview", "explore", "compare", "subclusters", "metrics", "phenotypes", "jobs", "methods")
 TITLES = {"overview": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
-          "metrics": "Metrics", "jobs": "Jobs", "methods": "Methods"}
+          "metrics": "Metrics", "phenotypes": "Phenotypes from the ECG", "jobs": "Jobs", "methods": "Methods"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_page_renders_on_workspace(page, monkeypatch, workspace):
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_on_empty_workspace(page, monkeypatch, tmp_path):
     at = open_page(page, monkeypatch, tmp_path)
-    if page in ("explore", "compare", "subclusters", "metrics"):
+    if page in ("explore", "compare", "subclusters", "metrics", "phenotypes"):
         assert at.info and at.info[0].value.startswith(("No ", "Nothing"))
     if page == "overview":
         assert "No dataset" in all_text(at)
@@ -282,3 +282,33 @@ def test_subclusters_says_where_to_select_and_metrics_flags_chance(monkeypatch, 
     metrics = open_page("metrics", monkeypatch, workspace, cmr=CMR_BASELINE_ID)
     assert any("Chance level is 0.20" in c.value for c in metrics.caption)
     assert any("Fine-tuned = run" in c.value for c in metrics.caption)
+
+
+def test_phenotypes_page_compares_checkpoints_with_demographics_and_the_paper(monkeypatch, workspace):
+    at = open_page("phenotypes", monkeypatch, workspace)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["Phenotype"][:2]) == ["LV (mean)", "LVEDV"] and "RV (mean)" in set(table["Phenotype"])
+    r_columns = [c for c in table.columns if c.endswith(" r")]
+    assert r_columns[-1].startswith("Demographics only") and len(r_columns) == 4   # baseline, 2 checkpoints, demo
+    lv = table[table["Phenotype"] == "LV (mean)"].iloc[0]
+    assert lv[r_columns[-1]] < lv[r_columns[-2]]                  # the fixture's checkpoints beat demographics
+    intervals = at.dataframe[1].value
+    assert [c for c in intervals.columns if c.endswith("95% CI")] == [c[:-2] + " 95% CI" for c in r_columns]
+    low, high = (float(x) for x in intervals.iloc[0, -1].split(" – "))
+    assert low <= lv[r_columns[-1]] <= high
+    published = at.dataframe[2].value
+    assert "MMCL" in set(published["Model (published)"]) and published["LV r"].max() == 0.84
+    # the scatter opens on the encoder with the best LV r, and its choice is in the URL
+    assert at.selectbox(key="ph_model").value == checkpoint_id(10)
+    assert at.query_params["model"] == [checkpoint_id(10)] or at.query_params["model"] == checkpoint_id(10)
+    assert "r = " in at.get("plotly_chart")[0].proto.spec
+
+
+def test_phenotypes_page_state_round_trips_through_the_url(monkeypatch, workspace):
+    at = open_page("phenotypes", monkeypatch, workspace, model="demographics", phenotype="RVEF",
+                   models=BASELINE_ID)
+    assert at.selectbox(key="ph_model").value == "demographics"
+    assert at.selectbox(key="ph_name").value == "RVEF"
+    assert at.multiselect(key="ph_models").value == [BASELINE_ID]
+    assert len([c for c in at.dataframe[0].value.columns if c.endswith(" r")]) == 2

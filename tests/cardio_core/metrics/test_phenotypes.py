@@ -103,3 +103,18 @@ def test_a_group_with_a_missing_member_has_no_mean():
     out = phenotype_scores(truth, truth + 0.1, ["RVEDV", "RVEF"], n_boot=20)
     assert np.isnan(out["groups"]["RV"]["r"])  # RVESV and RVSV are not there: not the paper's RV mean
     assert "LV" not in out["groups"]
+
+
+def test_regression_line_matches_scipy_linregress():
+    from scipy.stats import linregress
+    from cardio_core.metrics.phenotypes import regression_line
+    rng = np.random.default_rng(3)
+    x = rng.normal(150, 20, 40)
+    y = 0.6 * x + rng.normal(0, 10, 40)
+    y[5] = np.nan                                     # a missing prediction is left out, not propagated
+    ref = linregress(np.delete(x, 5), np.delete(y, 5))
+    got = regression_line(x, y)
+    assert got["slope"] == pytest.approx(ref.slope) and got["intercept"] == pytest.approx(ref.intercept)
+    assert got["r"] == pytest.approx(ref.rvalue) and got["n"] == 39
+    flat = regression_line(np.ones(5), np.arange(5.0))
+    assert np.isnan(flat["slope"]) and np.isnan(flat["r"])
