@@ -50,5 +50,7 @@ PAIRED_VIEW = "paired_joint"
 # Phenotypes predicted on the paired test split (ridge probes of ECG embeddings, the demographics baseline).
 PHENOTYPE_SCOPE = "paired_phenotypes"
 DEMOGRAPHICS_MODEL = "demographics"
+# The metric scope that holds the demographics-only baseline of each labelled dataset.
+DEMOGRAPHICS_SCOPE = {"chapman": "chapman_test", "acdc": "acdc"}
 # Multimodal contrastive (MMCL) pre-training presets (cardio_core.training.mmcl_recipes.MMCL_PRESETS holds their values).
 MMCL_RECIPES = ("mmcl", "demo_mmcl")

@@ -12,6 +12,7 @@ done?" check reads the mark (is_analysed), never the presence of some projection
 from __future__ import annotations
 
 from cardio_core import faults
+from cardio_core.analysis.demographic_baselines import ensure_label_baseline
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
 from cardio_core.analysis.phenotypes import analyse_phenotypes, paired_cohort_ingested
@@ -40,6 +41,8 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
             evaluate_ecg(store, weights_id, seed=seed)
         else:
             evaluate_cmr(store, weights_id, seed=seed)
+        # what age, sex and body size alone predict of the same labels, once per ingest, shown beside the scores
+        ensure_label_baseline(store, EVALUATION_DATASET[modality], seed=seed)
     faults.point("analysis:metrics")
     # What the ECG embedding knows about the heart (issue 13): a ridge probe of the paired cohort's CMR
     # phenotypes, for every ECG encoder, wherever a paired cohort is ingested.

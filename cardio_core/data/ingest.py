@@ -28,7 +28,7 @@ from cardio_core.data.preprocessing.storage import write_shard
 from cardio_core.data.readers import acdc, ptbxl
 from cardio_core.data.splits import (DISPLAY_FRACTION, DISPLAY_MIN_PER_LABEL, acdc_folds, chapman_split,
                                      display_subset_rule, stratified_subset, top_up_subset)
-from cardio_core.vocabulary import MODALITY_DATASETS
+from cardio_core.vocabulary import DEMOGRAPHICS_MODEL, DEMOGRAPHICS_SCOPE, MODALITY_DATASETS
 from cardio_core.store import Store
 
 CHUNK_SIZE = 128
@@ -254,6 +254,10 @@ def ingest_dataset(store: Store, workspace: Workspace, dataset_id: str, root: st
         for p in list_problems:
             con.execute("INSERT INTO problems (dataset_id, file, problem, stage) VALUES (?, ?, ?, 'list')",
                         [dataset_id, p.path, p.problem])
+        # the demographics-only baseline of this dataset's labels is a property of its records and splits:
+        # a new ingest computes it again (analysis.demographic_baselines)
+        con.execute("DELETE FROM metrics WHERE weights_id = ? AND scope = ?",
+                    [DEMOGRAPHICS_MODEL, DEMOGRAPHICS_SCOPE.get(dataset_id, "")])
         con.execute("DELETE FROM datasets WHERE dataset_id = ?", [dataset_id])
         con.execute("INSERT INTO datasets (dataset_id, modality, source_dir, is_demo, n_files, "
                     "preprocessed_dir, split_seed) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -104,13 +104,17 @@ def _choose_classifier(X_train, y_train, X_val, y_val, seed: int, score) -> tupl
     """The grid point with the best validation score; without a validation split, the best mean score over a
     seeded 3-fold split of the training records."""
     results = []
+    strat = y_train if y_train.ndim == 1 else y_train.argmax(axis=1)
+    # inner folds: 3, fewer where the rarest class has fewer members; none possible -> the first grid point
+    n_splits = min(3, int(np.unique(strat, return_counts=True)[1].min()))
+    if X_val is None and n_splits < 2:
+        return dict(HGB_GRID[0]), float("nan")
     for params in HGB_GRID:
         if X_val is not None:
             model = _classifier(params, seed).fit(X_train, y_train)
             results.append(score(y_val, model, X_val))
             continue
-        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-        strat = y_train if y_train.ndim == 1 else y_train.argmax(axis=1)
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         vals = []
         for tr, va in folds.split(X_train, strat):
             if len(np.unique(y_train[tr])) < 2:

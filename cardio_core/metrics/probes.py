@@ -76,9 +76,17 @@ def linear_probe(X_train, Y_train, X_test, Y_test, classes: Sequence[str] | None
             prob[:, j] = float(y[0])
         else:
             prob[:, j] = _logistic(C, max_iter).fit(X_train, y).predict_proba(X_test)[:, 1]
+    return probability_scores(Y_test, prob, classes, threshold)
+
+
+def probability_scores(Y_test, prob, classes: Sequence[str], threshold: float = DEFAULT_THRESHOLD) -> dict:
+    """The scores of any multi-label probe's test probabilities (the linear probe's, the demographics
+    baseline's), so both are scored one way: ``{"per_class", "macro_f1", "macro_auroc"}`` as linear_probe."""
+    Y_test = _check_01_matrix(Y_test, len(prob), "Y_test")
+    prob = np.asarray(prob, dtype=np.float64)
     table = per_class_scores(Y_test, prob, classes, threshold)
     table["auroc"] = [roc_auc_score(Y_test[:, j], prob[:, j]) if 0 < Y_test[:, j].sum() < len(Y_test)
-                      else np.nan for j in range(n_classes)]
+                      else np.nan for j in range(Y_test.shape[1])]
     auroc = table["auroc"].dropna()
     return {"per_class": table, "macro_f1": macro_average(table)["f1"],
             "macro_auroc": float(auroc.mean()) if len(auroc) else float("nan")}

@@ -30,6 +30,7 @@ def fake_steps(monkeypatch):
     monkeypatch.setattr(analyse, "evaluate_ecg", lambda *a, **k: step("metrics"))
     monkeypatch.setattr(analyse, "project_weights", project)
     monkeypatch.setattr(analyse, "_is_ingested", lambda store, dataset_id: True)
+    monkeypatch.setattr(analyse, "ensure_label_baseline", lambda *a, **k: None)
     return calls, state
 
 

@@ -75,3 +75,15 @@ def test_multilabel_predicts_a_constant_label_as_its_constant():
     assert out["params"]["NEVER"] is None and (out["probabilities"][:, 1] == 0).all()
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(Y[250:, 0], out["probabilities"][:, 0]) > 0.9
+
+
+def test_classification_with_a_class_too_rare_for_three_inner_folds_still_fits():
+    from cardio_core.metrics.demographics import HGB_GRID, demographic_classification
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(11, 2))
+    y = np.array(["a"] * 5 + ["b"] * 4 + ["c"] * 2)       # 'c' has 2 members: 2 inner folds
+    out = demographic_classification(X, y, X[:3], seed=0)
+    assert out["params"] in [dict(g) for g in HGB_GRID] and np.isfinite(out["val_accuracy"])
+    y1 = np.array(["a"] * 10 + ["c"])                     # one member: no inner split, the first grid point
+    out = demographic_classification(X, y1, X[:3], seed=0)
+    assert out["params"] == dict(HGB_GRID[0]) and np.isnan(out["val_accuracy"])
