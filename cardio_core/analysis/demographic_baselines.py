@@ -35,6 +35,14 @@ def _matrix(records, features):
                                  for f in features})
 
 
+def matrices_by_split(record_frames, features) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """One demographics matrix per records frame (train, val, test), built as one so that every split keeps the
+    same columns (a column empty in one split alone is not dropped from that split only)."""
+    X_all, kept = _matrix(pd.concat(list(record_frames), ignore_index=True), features)
+    bounds = np.cumsum([0] + [len(r) for r in record_frames])
+    return [X_all[bounds[i]:bounds[i + 1]] for i in range(len(record_frames))], kept
+
+
 def chapman_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
     rows = MetricRows(DEMOGRAPHICS_MODEL)
     out = {}
@@ -46,11 +54,8 @@ def chapman_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
         if min(n.values()) == 0:
             raise ValueError(f"Chapman has {n['train']} train, {n['val']} val and {n['test']} test records; the "
                              "demographics baseline needs all three")
-        # one matrix over all three splits so each split has the same columns, then cut
-        recs = [train.records[keep], views["val"].records, views["test"].records]
-        X_all, features = _matrix(pd.concat(recs, ignore_index=True), CHAPMAN_FEATURES)
-        b = np.cumsum([0] + [len(r) for r in recs])
-        X_train, X_val, X_test = (X_all[b[i]:b[i + 1]] for i in range(3))
+        (X_train, X_val, X_test), features = matrices_by_split(
+            [train.records[keep], views["val"].records, views["test"].records], CHAPMAN_FEATURES)
         fit = demographic_multilabel(X_train, train.Y[keep], X_val, views["val"].Y, X_test, classes=train.classes,
                                      seed=seed)
         scores = probability_scores(views["test"].Y, fit["probabilities"], train.classes)

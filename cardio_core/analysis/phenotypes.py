@@ -19,7 +19,8 @@ import pandas as pd
 from cardio_core.analysis.embeddings import compute_embeddings, pooling_of, store_embeddings
 from cardio_core.analysis.metric_rows import MetricRows
 from cardio_core.errors import CardioError
-from cardio_core.metrics.demographics import demographic_matrix, demographic_regression
+from cardio_core.analysis.demographic_baselines import matrices_by_split
+from cardio_core.metrics.demographics import DEMOGRAPHIC_FEATURES, demographic_regression
 from cardio_core.metrics.phenotypes import PHENOTYPES, PUBLISHED_GROUP_R, phenotype_scores, ridge_probe
 from cardio_core.store import Store
 from cardio_core.vocabulary import DEMOGRAPHICS_MODEL, PAIRED_COHORT, PAIRED_DATASETS, PHENOTYPE_SCOPE
@@ -118,12 +119,8 @@ def analyse_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
     except CardioError as exc:
         _note(store, DEMOGRAPHICS_MODEL, str(exc))
         return {"skipped": str(exc)}
-    # one matrix over the whole cohort, so every split has the columns the cohort has, then cut into the splits
-    recs = pd.concat([views[s].ecg.records for s in SPLITS])
-    X_all, features = demographic_matrix(age=recs["age"].to_numpy(float), sex=recs["sex"].tolist(),
-                                         height=recs["height"].to_numpy(float), weight=recs["weight"].to_numpy(float))
-    bounds = np.cumsum([0] + [len(views[s]) for s in SPLITS])
-    X = {s: X_all[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
+    Xs, features = matrices_by_split([views[s].ecg.records for s in SPLITS], DEMOGRAPHIC_FEATURES)
+    X = dict(zip(SPLITS, Xs))
     Y = {s: phenotype_matrix(store, views[s].subject_ids) for s in SPLITS}
     fit = demographic_regression(X["train"], Y["train"], X["val"], Y["val"], X["test"], names=PHENOTYPES, seed=seed)
     scores = phenotype_scores(Y["test"], fit["predictions"], PHENOTYPES, seed=seed)

@@ -35,15 +35,20 @@ PUBLISHED_GROUP_R = {
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 
 
+def _finite_pairs(a, b, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-D float arrays of equal length, kept where both are finite (a missing value drops its pair)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} have different lengths: {a.shape[0]} and {b.shape[0]}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a[ok], b[ok]
+
+
 def pearson_r(y_true, y_pred) -> float:
     """Pearson's correlation of two 1-D arrays over their finite pairs; NaN with fewer than 3 pairs or where
     either side is constant (a constant prediction carries no ranking, it is not 'r = 0')."""
-    a = np.asarray(y_true, dtype=np.float64).ravel()
-    b = np.asarray(y_pred, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"y_true and y_pred have different lengths: {a.shape[0]} and {b.shape[0]}")
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
+    a, b = _finite_pairs(y_true, y_pred, "y_true", "y_pred")
     if len(a) < 3:
         return float("nan")
     a, b = a - a.mean(), b - b.mean()
@@ -189,12 +194,7 @@ def regression_line(observed, predicted) -> dict[str, float]:
     """The least-squares line of predicted on observed over the finite pairs (the line of a predicted-vs-true
     scatter) and pearson_r of the same pairs; NaN slope and intercept with fewer than 3 pairs or a constant
     observed side."""
-    x = np.asarray(observed, dtype=np.float64).ravel()
-    y = np.asarray(predicted, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"observed and predicted have different lengths: {x.shape[0]} and {y.shape[0]}")
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = _finite_pairs(observed, predicted, "observed", "predicted")
     nan = float("nan")
     if len(x) < 3 or np.ptp(x) == 0:
         return {"slope": nan, "intercept": nan, "r": pearson_r(x, y), "n": int(len(x))}
