@@ -114,5 +114,7 @@ def job_card_text(page, job_id: str) -> str:
     """The text of one job's card in the Jobs page's live table ('' while it is not listed)."""
     text = page.locator('[data-testid="stMain"]').inner_text()
     jobs_part = text[text.rfind("Jobs\n"):]
-    at = jobs_part.find(job_id)
+    # A card starts with the id on a line of its own; "Submitted <id>; ..." is the form's message, which a
+    # half-finished rerun can leave below the heading.
+    at = jobs_part.find(job_id + "\n")
     return jobs_part[at:].split("Log tail")[0] if at >= 0 else ""

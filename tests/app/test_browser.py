@@ -94,12 +94,17 @@ def test_launch_tiny_job_and_see_it_progress(page, app_url):
     page.get_by_label("Epochs", exact=True).first.fill("3")
     page.get_by_label("Checkpoint every N epochs", exact=True).first.fill("1")
     job_id = launch_job(page)
-    deadline = time.monotonic() + 90
-    seen = ""
-    while time.monotonic() < deadline:  # the fragment refreshes the table every 3 s
+    start = time.monotonic()
+    seen, reloaded = "", False
+    while time.monotonic() < start + 150:  # the fragment refreshes the table every 3 s
         seen = job_card_text(page, job_id)
         if "succeeded" in seen:
             break
+        if not seen and not reloaded and time.monotonic() > start + 60:
+            # On a loaded CI machine a rerun can be cut short; a user reloads, and the job must be there.
+            page.reload()
+            settle(page, "Jobs")
+            reloaded = True
         page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "jobs-after-launch.png"), full_page=True)
     assert "succeeded" in seen and "100%" in seen, seen

@@ -98,7 +98,7 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
         from cardio_core.analysis.embeddings import DEMO_PROBE_TRAIN_MAX, probe_train_limit
         assert probe_train_limit(store) == DEMO_PROBE_TRAIN_MAX
         n = dict(store.query("SELECT r.split, count(*) FROM embeddings e JOIN records r USING (dataset_id, record_id) "
-                             "WHERE e.weights_id = ? GROUP BY 1", [wid]))
+                             "WHERE e.weights_id = ? AND r.dataset_id IN ('chapman', 'ptbxl') GROUP BY 1", [wid]))
         n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'test' "
                               "AND NOT excluded")
         n_train = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'chapman' AND split = 'train' "
@@ -125,6 +125,10 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
                 "centroid_ratio"} <= names, (wid, names)
         if wid != ecg_base:
             assert {"f1", "precision", "recall", "prevalence_f1_r"} <= names, (wid, names)
+        # The demo ingests a paired cohort, so every ECG encoder is also probed for CMR phenotypes.
+        phen = store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ? AND scope = 'paired_phenotypes' "
+                            "AND name = 'phenotype_r' AND value IS NOT NULL", [wid])
+        assert phen == 10, (wid, phen)
 
     cmr_ckpts = store.query("SELECT weights_id, fold FROM checkpoints WHERE run_id = ?", [cmr_run])
     assert sorted(f for _, f in cmr_ckpts if f is not None) == [0, 1, 2, 3, 4]
