@@ -189,6 +189,11 @@ def probes(db_path: str, run_id: str, baseline_id: str | None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def label_baseline(db_path: str, weights_id: str | None, dataset_id: str) -> dict:
+    return queries.label_baseline(_store(db_path), weights_id, dataset_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def run_checkpoints(db_path: str, run_id: str) -> pd.DataFrame:
     return queries.run_checkpoints(_store(db_path), run_id)
 
@@ -537,6 +542,27 @@ def explain(name: str, *, n: int | float | None = None, of: int | None = None, r
     st.caption(what + count)
     with st.expander("How it is computed", expanded=False):
         st.caption(how + " All definitions: the Methods page.")
+
+
+def label_baseline_caption(db_path: str, weights_id: str | None, dataset_id: str) -> None:
+    """One line setting these weights' label score beside what demographics alone reach (queries.label_baseline)."""
+    b = label_baseline(db_path, weights_id, dataset_id)
+    if not b:
+        return
+    features = " and ".join(b["features"]) or "demographics"
+    if b["baseline"] is None or pd.isna(b["baseline"]):
+        st.caption(f"Demographics alone ({features}): not computed" + (f": {b['note']}" if b.get("note") else "."))
+        return
+    if dataset_id == "acdc":
+        base = f"accuracy {b['baseline']:.3f}" + (f" ± {b['se']:.3f} SE" if b.get("se") is not None else "")
+        mine = f"this encoder {b['weights']:.3f}" if b.get("weights") is not None and pd.notna(b["weights"]) else ""
+    else:
+        base = f"linear-probe macro F1 {b['baseline']:.3f}" + (
+            f" (macro AUROC {b['macro_auroc']:.3f})" if b.get("macro_auroc") is not None else "")
+        mine = (f"this embedding's linear probe {b['weights']:.3f}"
+                if b.get("weights") is not None and pd.notna(b["weights"]) else "")
+    st.caption(f"Demographics alone ({features}): {base}" + (f"; {mine}." if mine else "."))
+    explain("label_baseline")
 
 
 def empty_state(message: str) -> None:

@@ -155,6 +155,7 @@ def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptb
     write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, epochs=epochs, seed=seed)
     _write_metrics(store, rng, epochs)
     write_phenotype_results(store, [BASELINE_ID, *(checkpoint_id(e) for e in epochs)], seed=seed)
+    write_label_baselines(store)
     if with_jobs:
         _write_jobs(store, ws, records if markers else None)
     if with_arrays:
@@ -334,6 +335,20 @@ def fill_many_points(store: Store, weights_ids: list[str], n_points: int, *, see
         xy = centre + rng.normal(0, 3.0 / (1 + k), (n_points, 2))
         store.insert_df("projection_points", pd.DataFrame({"projection_id": f"{wid}:chapman_test", "dataset_id": "chapman",
                                                            "record_id": ids, "x": xy[:, 0], "y": xy[:, 1]}))
+
+
+def write_label_baselines(store: Store) -> None:
+    """The demographics-only baselines of Chapman's and ACDC's labels, through the analysis's own MetricRows."""
+    from cardio_core.analysis.metric_rows import MetricRows
+    from cardio_core.vocabulary import DEMOGRAPHICS_MODEL
+    rows = MetricRows(DEMOGRAPHICS_MODEL)
+    rows.add("chapman_test", "linear_probe_macro_f1", 0.21, macro_auroc=0.64, features=["age", "sex"])
+    accs = [0.30, 0.35, 0.25, 0.40, 0.30]
+    for fold, acc in enumerate(accs):
+        rows.add("acdc", "accuracy", acc, fold=fold)
+    rows.add("acdc", "accuracy", float(np.mean(accs)), se=float(np.std(accs, ddof=1) / np.sqrt(len(accs))),
+             features=["height", "weight"])
+    rows.save(store, ["chapman_test", "acdc"], ["linear_probe_macro_f1", "accuracy"])
 
 
 def write_phenotype_results(store: Store, weights_ids: list[str], *, n_test: int = 40, seed: int = 0) -> None:

@@ -24,6 +24,7 @@ with tab_ecg:
     else:
         wid = common.weights_picker("Weights / checkpoint", "mx_w", "w", ecg, common.default_finetuned(ecg))
         common.best_checkpoint_caption(db, wid)
+        common.label_baseline_caption(db, wid, "chapman")
         table = common.per_class(db, wid)
         if table.empty:
             st.info("No classification metrics for these weights (baselines have none: they have no head).")
@@ -54,6 +55,7 @@ with tab_cmr:
                                                         folds["accuracy_se"], review, chance=chance),
                                    f"acdc-accuracy-{cid}", key="mx_acc")
             common.explain("accuracy", n=common.scope_size(db, "acdc"), records="ACDC patients")
+            common.label_baseline_caption(db, cid, "acdc")
             if "silhouette_mean" in folds:
                 st.metric("Silhouette (mean ± SD over folds)",
                           f"{folds['silhouette_mean']:.3f} ± {folds['silhouette_sd']:.3f}")

@@ -108,6 +108,15 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "scikit-learn's histogram gradient boosting on age, sex, height and weight (learning rate 0.05 or 0.1, "
         "depth 2 or 3, chosen on val) with the same splits. Interval: 95% percentile bootstrap over test "
         "subjects, one resample shared by every phenotype."),
+    "label_baseline": (
+        "Demographics alone",
+        "What the labels' score would be with no ECG or CMR at all, from the demographics the dataset carries: "
+        "an encoder that barely beats this has learnt little beyond age, sex or body size.",
+        "scikit-learn's histogram gradient boosting (learning rate and depth chosen by validation). Chapman: age "
+        "and sex, one classifier per rhythm label, fitted on the linear probe's own train records, threshold 0.5, "
+        "macro F1 over the test records, as the frozen-embedding linear probe is scored. ACDC: height and weight, "
+        "each cross-validation fold predicted by a model fitted on the other four, accuracy mean +- SE over the "
+        "5 folds, as the CMR classifiers are scored. Computed once per ingest of the dataset."),
     "umap": (
         "The 2-D pictures (UMAP)",
         "A map of the embedding for the eye; distances in it are only roughly faithful.",

@@ -6,9 +6,9 @@ SQL is parameterised. One module per concern: workspace (Overview), weights (pic
 lineage), points (projection points, filters, colours), selection, metrics, records.
 """
 from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoint, best_checkpoint_of,
-                                         centroid_tables, continuation_order, metrics, per_class_table,
-                                         prevalence_vs_f1, probe_trend, runs_of, scope_size, silhouette_comparison,
-                                         thesis_side_by_side)
+                                         centroid_tables, continuation_order, label_baseline, metrics,
+                                         per_class_table, prevalence_vs_f1, probe_trend, runs_of, scope_size,
+                                         silhouette_comparison, thesis_side_by_side)
 from cardio_core.queries.points import (AGE_BANDS, COLOUR_BY, age_bands, colour_values, filter_points, has_class,
                                         labels_present, projection_method, projection_points)
 from cardio_core.queries.records import identifiers, load_record_signal, record_info, redact_text
@@ -21,7 +21,8 @@ from cardio_core.queries.workspace import demo_job_active, next_steps, workspace
 
 __all__ = [
     "PROBE_NAMES", "acdc_folds", "best_checkpoint", "best_checkpoint_of", "centroid_tables", "continuation_order",
-    "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend", "runs_of", "scope_size", "silhouette_comparison",
+    "label_baseline", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend", "runs_of", "scope_size",
+    "silhouette_comparison",
     "thesis_side_by_side",
     "AGE_BANDS", "COLOUR_BY", "age_bands", "colour_values", "filter_points", "has_class", "labels_present",
     "projection_method", "projection_points",

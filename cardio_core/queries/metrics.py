@@ -5,6 +5,7 @@ cardio_core.metrics, the same functions the report uses.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 import numpy as np
@@ -14,6 +15,7 @@ from cardio_core import metrics as M
 from cardio_core.labels import CLASSES
 from cardio_core.metrics.thesis import THESIS
 from cardio_core.queries.weights import run_checkpoints
+from cardio_core.vocabulary import DEMOGRAPHICS_MODEL
 
 
 def metrics(store, weights_ids: Iterable[str], scope: str | None = None, names: Iterable[str] = ()) -> pd.DataFrame:
@@ -235,3 +237,30 @@ def thesis_side_by_side(store, baseline_id: str | None, finetuned_id: str | None
     rows.append(("macro F1 (20 labels)", float("nan"), THESIS["macro_f1_chapman"], float("nan"),
                  value(finetuned_id, "chapman_test", "f1")))
     return pd.DataFrame(rows, columns=["metric", "thesis_baseline", "thesis_finetuned", "baseline", "finetuned"])
+
+
+def label_baseline(store, weights_id: str | None, dataset_id: str) -> dict[str, Any]:
+    """What demographics alone predict of a dataset's labels, beside the same number for these weights.
+
+    Chapman: the linear probe's macro F1 (and macro AUROC) with age and sex in place of the embedding.
+    ACDC: 5-fold accuracy mean +- SE with height and weight in place of the CMR encoder. Both written by
+    cardio_core.analysis.demographic_baselines; {} while the baseline is not computed.
+    """
+    scope, name = {"chapman": ("chapman_test", "linear_probe_macro_f1"), "acdc": ("acdc", "accuracy")}[dataset_id]
+    rows = store.query("SELECT value, extra FROM metrics WHERE weights_id = ? AND scope = ? AND name = ? "
+                       "AND label = '' AND fold = -1", [DEMOGRAPHICS_MODEL, scope, name])
+    if not rows:
+        return {}
+    value, extra = rows[0]
+    extra = json.loads(extra) if isinstance(extra, str) else dict(extra or {})
+    out: dict[str, Any] = {"metric": name, "baseline": value, "features": extra.get("features") or [],
+                           "note": extra.get("note"), "macro_auroc": extra.get("macro_auroc"),
+                           "se": extra.get("se")}
+    if weights_id:
+        if dataset_id == "acdc":
+            out["weights"] = acdc_folds(store, weights_id).get("accuracy_mean")
+        else:
+            got = store.query("SELECT value FROM metrics WHERE weights_id = ? AND scope = ? AND name = ? "
+                              "AND label = '' AND fold = -1", [weights_id, scope, name])
+            out["weights"] = got[0][0] if got else None
+    return out

@@ -312,3 +312,11 @@ def test_phenotypes_page_state_round_trips_through_the_url(monkeypatch, workspac
     assert at.selectbox(key="ph_name").value == "RVEF"
     assert at.multiselect(key="ph_models").value == [BASELINE_ID]
     assert len([c for c in at.dataframe[0].value.columns if c.endswith(" r")]) == 2
+
+
+def test_metrics_page_shows_what_demographics_alone_reach(monkeypatch, workspace):
+    at = open_page("metrics", monkeypatch, workspace, cmr=CMR_BASELINE_ID)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Demographics alone (age and sex): linear-probe macro F1 0.210") for c in captions)
+    assert any(c.startswith("Demographics alone (height and weight): accuracy 0.320") and "this encoder 0.630" in c
+               for c in captions), captions

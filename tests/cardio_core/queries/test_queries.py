@@ -215,3 +215,17 @@ def test_the_default_run_is_the_newest_that_succeeded(store):
     assert queries.default_run(runs) == RUN_ID
     failed = runs.iloc[:1].assign(run_id="newer-failed", status="failed")
     assert queries.default_run(pd.concat([failed, runs], ignore_index=True)) == RUN_ID
+
+
+def test_label_baseline_sets_demographics_beside_the_weights(store):
+    chapman = queries.label_baseline(store, checkpoint_id(10), "chapman")
+    assert chapman["baseline"] == pytest.approx(0.21) and chapman["features"] == ["age", "sex"]
+    assert chapman["weights"] == store.scalar("SELECT value FROM metrics WHERE weights_id = ? AND scope = "
+                                              "'chapman_test' AND name = 'linear_probe_macro_f1' AND label = ''",
+                                              [checkpoint_id(10)])
+    acdc = queries.label_baseline(store, CMR_BASELINE_ID, "acdc")
+    assert acdc["baseline"] == pytest.approx(0.32) and acdc["se"] > 0
+    assert acdc["weights"] == pytest.approx(queries.acdc_folds(store, CMR_BASELINE_ID)["accuracy_mean"])
+    with store.write() as con:
+        con.execute("DELETE FROM metrics WHERE weights_id = 'demographics' AND scope = 'acdc'")
+    assert queries.label_baseline(store, CMR_BASELINE_ID, "acdc") == {}
