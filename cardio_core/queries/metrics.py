@@ -260,7 +260,7 @@ def label_baseline(store, weights_id: str | None, dataset_id: str) -> dict[str, 
         if dataset_id == "acdc":
             out["weights"] = acdc_folds(store, weights_id).get("accuracy_mean")
         else:
-            got = store.query("SELECT value FROM metrics WHERE weights_id = ? AND scope = ? AND name = ? "
-                              "AND label = '' AND fold = -1", [weights_id, scope, name])
-            out["weights"] = got[0][0] if got else None
+            got = metrics(store, [weights_id], scope, [name])
+            got = got[(got["label"] == "") & (got["fold"] == -1)]["value"]
+            out["weights"] = float(got.iloc[0]) if len(got) else None
     return out
