@@ -14,6 +14,7 @@ import pytest
 
 from cardio_core.config import Workspace
 from cardio_core.store import Store
+from jobs.processes import SLURM_RUNNING, SLURM_WAITING
 from jobs.slurm_testing import ClusterUnavailable, LocalSlurmCluster, missing_programs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +65,13 @@ def _until(runner, job_id, predicate, timeout=120):
     pytest.fail(f"{job_id}: timed out; last {row['status']} / SLURM {row.get('slurm_state')} / {row.get('error')}")
 
 
+def _finished_in_slurm(row):
+    # The worker records its own end before srun and slurmd have torn the step down, so the Jobs table can
+    # say "succeeded" while SLURM still says RUNNING for a moment; wait for SLURM's own final state too.
+    return row["status"] in ("failed", "succeeded", "cancelled") and \
+        row.get("slurm_state") not in (None, *SLURM_WAITING, *SLURM_RUNNING)
+
+
 def _sleep(seconds=0.5, steps=80, **params):
     return {"kind": "sleep", "device": "cpu", "params": {"seconds": seconds, "steps": steps, **params}}
 
@@ -107,7 +115,7 @@ def test_states_cancel_from_the_app_and_a_job_killed_on_the_node(slurm_ws, monke
     c, _ = _submit(runner, _sleep(0.05, 3, fail=True, fail_at=2))
     d, _ = _submit(runner, _sleep(0.05, 3))
     assert _until(runner, c, lambda r: r["status"] in ("failed", "succeeded"))["status"] == "failed"
-    row = _until(runner, d, lambda r: r["status"] in ("failed", "succeeded"))
+    row = _until(runner, d, _finished_in_slurm)
     assert row["status"] == "succeeded" and row["slurm_state"] == "COMPLETED"
 
 
@@ -124,7 +132,7 @@ def test_ddp_finetune_through_sbatch_and_srun(slurm_ws, demo_root):
     job, slurm_id = _submit(runner, spec)
     script = (slurm_ws.runs_dir / job / "job.sbatch").read_text()
     assert "#SBATCH --ntasks-per-node=2" in script and "srun " in script
-    row = _until(runner, job, lambda r: r["status"] in ("failed", "succeeded", "cancelled"), timeout=600)
+    row = _until(runner, job, _finished_in_slurm, timeout=600)
     log = Path(row["log_path"]).read_text()
     assert row["status"] == "succeeded", (row.get("error"), log[-3000:])
     assert row["slurm_state"] == "COMPLETED"
