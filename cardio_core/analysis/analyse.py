@@ -12,6 +12,7 @@ done?" check reads the mark (is_analysed), never the presence of some projection
 from __future__ import annotations
 
 from cardio_core import faults
+from cardio_core.analysis.attention import cache_attention_sample
 from cardio_core.analysis.demographic_baselines import ensure_label_baseline
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
@@ -34,6 +35,8 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     clear_analysed(store, weights_id)
     embed_weights(store, weights_id, device=device, encoder=encoder, modality=modality)
     faults.point("analysis:embed")
+    if modality == "ecg":   # where the model looks, cached for the first few evaluation records
+        cache_attention_sample(store, weights_id, encoder=encoder, device=device)
     # A workspace may hold only some cohorts (a paired cohort alone, for MMCL pre-training): the scores of a
     # cohort that is not ingested are skipped, not failed; its views below then have nothing to project.
     if _is_ingested(store, EVALUATION_DATASET[modality]):

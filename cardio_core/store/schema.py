@@ -272,6 +272,23 @@ CREATE TABLE phenotype_predictions (
     PRIMARY KEY (model_id, subject_id, name)
 );
 """),
+    (10, "where the ECG model looks: attention maps per record and weights", """
+-- cardio_core.analysis.attention: one row per (weights, record, source), all heads, flattened
+-- (heads x leads x time patches, C order). source: block1..blockN (self-attention received, CLS dropped,
+-- averaged over queries) or 'pool' (the attention pool's weights).
+CREATE TABLE attention_maps (
+    weights_id      TEXT NOT NULL,
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    n_heads         INTEGER NOT NULL,
+    n_leads         INTEGER NOT NULL,
+    n_time          INTEGER NOT NULL,
+    "values"        FLOAT[] NOT NULL,
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (weights_id, dataset_id, record_id, source)
+);
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,47 @@
+"""Read model of a record's attention view: the stored maps of one (weights, record), per source and head."""
+from __future__ import annotations
+
+import numpy as np
+
+from cardio_core.analysis.attention import POOL_SOURCE
+
+SOURCE_NAMES = {POOL_SOURCE: "attention pool weights"}
+
+
+def source_label(source: str) -> str:
+    """'block3' -> 'block 3 self-attention received'; 'pool' -> 'attention pool weights'."""
+    if source in SOURCE_NAMES:
+        return SOURCE_NAMES[source]
+    return f"block {source.removeprefix('block')} self-attention received"
+
+
+def record_attention(store, weights_id: str, dataset_id: str, record_id: str) -> dict[str, np.ndarray]:
+    """{source: (heads, n_leads, n_time)} stored for this record under these weights; {} when none is cached.
+
+    Sources in display order: the blocks from the last one down, then the pool."""
+    rows = store.query("SELECT source, n_heads, n_leads, n_time, \"values\" FROM attention_maps "
+                       "WHERE weights_id = ? AND dataset_id = ? AND record_id = ?",
+                       [weights_id, dataset_id, str(record_id)])
+    maps = {src: np.asarray(vals, dtype=np.float32).reshape(h, n_l, n_t) for src, h, n_l, n_t, vals in rows}
+
+    def order(src):
+        return (1, 0) if src == POOL_SOURCE else (0, -int(src.removeprefix("block") or 0))
+    return {src: maps[src] for src in sorted(maps, key=order)}
+
+
+def heads_view(maps: np.ndarray, head: int | None = None) -> np.ndarray:
+    """(n_leads, n_time) of a (heads, n_leads, n_time) map: the mean over heads (head None) or one head (0-based)."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"expected (heads, leads, time patches), got shape {maps.shape}")
+    if head is None:
+        return maps.mean(axis=0)
+    if not 0 <= int(head) < maps.shape[0]:
+        raise ValueError(f"head must be in 0..{maps.shape[0] - 1}, got {head}")
+    return maps[int(head)]
+
+
+def attention_records(store, weights_id: str, dataset_id: str) -> list[str]:
+    """Records of this dataset whose maps are cached under these weights."""
+    return [r for (r,) in store.query("SELECT DISTINCT record_id FROM attention_maps WHERE weights_id = ? AND "
+                                      "dataset_id = ? ORDER BY record_id", [weights_id, dataset_id])]
