@@ -497,7 +497,8 @@ def selection_summary_block(pts: pd.DataFrame, mask: np.ndarray, *, key: str, hi
 
 
 # -- record preview -------------------------------------------------------------------------------------------
-def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
+def record_preview(dataset_id: str, record_id: str, *, key: str, weights_id: str | None = None) -> None:
+    """The record on ECG paper (or its CMR frames); with ECG `weights_id`, where that encoder looks in it."""
     from app.ecg_paper import cmr_frames_figure, ecg_paper_figure
 
     ws = workspace()
@@ -521,13 +522,19 @@ def record_preview(dataset_id: str, record_id: str, *, key: str) -> None:
     except Exception as exc:  # a bad file must not break the page: say which file and why
         # review mode: the file name carries the record id, so the message is de-identified
         st.warning(f"Cannot show this record: {redact(exc)}")
-        return
-    if info["modality"] == "cmr":
+        array = None
+    if array is None:
+        pass
+    elif info["modality"] == "cmr":
         st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))
     else:
         fig = ecg_paper_figure(array, fs, units="mV" if which == "raw" else "SD", review=review)
         # the page's full width (the figure's height leaves the width to bind the 1:1 paper)
         st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="stretch")
+    # the model's view reads the preprocessed input, so a missing raw file does not hide it
+    if weights_id and info["modality"] == "ecg":
+        from app.attention_view import attention_view
+        attention_view(dataset_id, record_id, weights_id, key=key)
 
 
 def explain(name: str, *, n: int | float | None = None, of: int | None = None, records: str = "records") -> None:

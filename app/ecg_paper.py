@@ -150,3 +150,65 @@ def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: 
     fig.update_layout(margin=dict(l=5, r=5, t=50 if title else 30, b=5), height=320,
                       title=dict(text=title) if title else None)
     return fig
+
+
+# The attention view: the model's own input (preprocessed, samples 0..L-1), one row per lead, with the map of
+# that lead's time patches as a heat band under its trace.
+ATTENTION_ROW = 10.0         # plot units per lead row: the trace gets +-3.5 SD, the band 2 units below it
+ATTENTION_CLIP_SD = 3.5
+ATTENTION_COLOURS = "Inferno"
+
+
+def ecg_attention_figure(signal: np.ndarray, attention: np.ndarray, fs: float = 500.0, *, leads=LEADS,
+                         title: str | None = None, colour_label: str = "attention") -> go.Figure:
+    """The model's input (n_leads, L) with a (n_leads, n_time) map as a heat band under each lead's trace.
+
+    Patch p of a lead covers samples [p * L / n_time, (p + 1) * L / n_time); the band's cells are drawn over
+    exactly those seconds, so a hot cell sits under the beat the model attended to. One colour scale for all
+    leads (0 to the map's maximum), so leads compare.
+    """
+    leads = tuple(leads)
+    signal = np.asarray(signal, dtype=float)
+    attention = np.asarray(attention, dtype=float)
+    if signal.ndim != 2 or signal.shape[0] != len(leads):
+        raise ValueError(f"signal must be (n_leads={len(leads)}, n_samples); got shape {signal.shape}")
+    if attention.ndim != 2 or attention.shape[0] != len(leads):
+        raise ValueError(f"attention must be (n_leads={len(leads)}, n_time_patches); got shape {attention.shape}")
+    n_leads, n = signal.shape
+    n_time = attention.shape[1]
+    if n % n_time:
+        raise ValueError(f"{n} samples do not split into {n_time} equal patches")
+    t = np.arange(n) / fs
+    edges = np.arange(n_time + 1) * (n / n_time) / fs
+    xs, ys, z, y_edges, annotations = [], [], [], [], []
+    for r in range(n_leads):
+        base = (n_leads - 1 - r) * ATTENTION_ROW + 6.0
+        xs.append(np.append(t, np.nan))
+        ys.append(np.append(base + np.clip(signal[r], -ATTENTION_CLIP_SD, ATTENTION_CLIP_SD), np.nan))
+        annotations.append(dict(x=0, y=base, xref="paper", text=f"<b>{leads[r]}</b>", showarrow=False,
+                                xanchor="right", font=dict(size=14)))
+    # one heatmap for every band: the rows between bands are NaN, which plotly leaves transparent
+    for r in reversed(range(n_leads)):
+        band_top = (n_leads - 1 - r) * ATTENTION_ROW + 1.5
+        if y_edges:
+            z.append([np.nan] * n_time)
+        else:
+            y_edges.append(band_top - 1.5)
+        y_edges.append(band_top)
+        z.append(attention[r].tolist())
+        y_edges.append(band_top + ATTENTION_ROW - 1.5)
+    y_edges = y_edges[:-1]
+    hi = float(np.nanmax(attention)) if np.isfinite(attention).any() else 1.0
+    heat = go.Heatmap(z=z, x=edges, y=y_edges, zmin=0.0, zmax=hi if hi > 0 else 1.0, colorscale=ATTENTION_COLOURS,
+                      colorbar=dict(title=dict(text=colour_label, side="right"), thickness=12, len=0.6),
+                      hovertemplate="%{x:.2f} s · " + colour_label + " %{z:.4f}<extra></extra>", name=colour_label)
+    trace = go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", hoverinfo="skip",
+                       line=dict(color="black", width=1), showlegend=False, name="ECG")
+    fig = go.Figure([heat, trace])
+    fig.update_xaxes(title_text="seconds (the model's input window)", range=[0, n / fs], showgrid=True,
+                     gridcolor="rgba(0,0,0,0.08)", zeroline=False)
+    fig.update_yaxes(visible=False, range=[0, n_leads * ATTENTION_ROW + 1])
+    fig.update_layout(annotations=annotations, height=60 * n_leads + 90, plot_bgcolor="white",
+                      margin=dict(l=50, r=10, t=40 if title else 10, b=50),
+                      title=dict(text=title) if title else None)
+    return fig

@@ -159,7 +159,7 @@ def fill_store(workspace: Workspace | str | Path, *, n_chapman: int = 300, n_ptb
     if with_jobs:
         _write_jobs(store, ws, records if markers else None)
     if with_arrays:
-        _write_arrays(store, ws, rng, records)
+        _write_arrays(store, ws, rng, records, epochs)
     return store
 
 
@@ -297,7 +297,7 @@ def _write_jobs(store, ws, named_records=None):
                      f"embedding {named_records.iloc[1]['record_id']}", "metrics": {"train_loss": 0.21, "val_macro_f1": 0.41}}))
 
 
-def _write_arrays(store, ws, rng, records):
+def _write_arrays(store, ws, rng, records, epochs):
     """Preprocessed arrays for a few records of each dataset (enough for the preview)."""
     t = np.arange(5000) / 500.0
     for dataset_id, shape in (("chapman", (12, 5000)), ("ptbxl", (12, 5000)), ("acdc", (3, 210, 210))):
@@ -317,6 +317,27 @@ def _write_arrays(store, ws, rng, records):
         write_shard(directory / "shard_00000.npy", arr)
         store.insert_df("preprocessed", pd.DataFrame({"dataset_id": dataset_id, "record_id": ids,
                                                       "shard": "shard_00000.npy", "row_index": np.arange(len(ids))}))
+        if dataset_id == "chapman":   # attention maps of the first half, so the view has cached and uncached ones
+            write_attention_maps(store, [BASELINE_ID, checkpoint_id(max(epochs))], dataset_id, ids[:4],
+                                 pool=[False, True])
+
+
+def write_attention_maps(store: Store, weights_ids: list[str], dataset_id: str, record_ids: list[str], *,
+                         pool: list[bool], n_heads: int = 6, n_leads: int = 12, n_time: int = 25,
+                         blocks: int = 3, seed: int = 0) -> None:
+    """Synthetic attention maps in the stored layout (random, each head's map summing to 1 over the tokens)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for wid, has_pool in zip(weights_ids, pool):
+        sources = [f"block{b + 1}" for b in range(blocks)] + (["pool"] if has_pool else [])
+        for record_id in record_ids:
+            for source in sources:
+                m = rng.gamma(0.5, size=(n_heads, n_leads * n_time))
+                m /= m.sum(axis=1, keepdims=True)
+                rows.append((wid, dataset_id, str(record_id), source, n_heads, n_leads, n_time, 100,
+                             m.astype(np.float32).ravel().tolist()))
+    from cardio_core.analysis.attention import ATTENTION_COLUMNS, store_attention
+    store_attention(store, pd.DataFrame(rows, columns=ATTENTION_COLUMNS))
 
 
 def fill_many_points(store: Store, weights_ids: list[str], n_points: int, *, seed: int = 0) -> None:

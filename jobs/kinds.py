@@ -51,6 +51,8 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
             "contrastive ECG-CMR pre-training (MMCL) on a paired cohort; analyses every checkpoint pair",
             trains=True, datasets={"paired": ("paired",)}),
     JobKind("embed", "jobs.kinds:run_embed", "embeddings of the evaluation sets", needs_modality=True),
+    JobKind("attention", "jobs.kinds:run_attention",
+            "where the ECG model looks: attention maps of chosen records under one ECG encoder"),
     JobKind("project", "jobs.kinds:run_project", "UMAP projections of stored embeddings"),
     JobKind("metrics", "jobs.kinds:run_metrics", "metrics of stored embeddings"),
     JobKind("demo", "jobs.kinds:run_demo", "the whole demo chain: data, baselines, fine-tunes, reports"),
@@ -101,6 +103,11 @@ def run_demo(spec, ctx) -> dict:
 def run_embed(spec, ctx) -> dict:
     from cardio_core.pipeline import workflows
     return workflows.embed(ctx, _weights_ids(spec))
+
+
+def run_attention(spec, ctx) -> dict:
+    from cardio_core.pipeline import workflows
+    return workflows.attention(ctx, spec.weights, spec.dataset, list(spec.params["record_ids"]))
 
 
 def run_project(spec, ctx) -> dict:

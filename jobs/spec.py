@@ -24,6 +24,7 @@ DEVICES = ("cpu", "cuda", "auto")
 MAX_EPOCHS = 10_000
 N_FOLDS = 5
 MAX_SEED = 2**32 - 1
+MAX_ATTENTION_RECORDS = 1000           # records per attention job (each is one forward pass)
 MAX_DEVICES = 64                      # processes per node under DDP (GPUs, or CPU processes with gloo)
 DEFAULT_CHECKPOINT_EVERY = 10
 
@@ -155,9 +156,24 @@ class JobSpec:
             if len(set(self.folds)) != len(self.folds):
                 raise SpecError("folds", f"must not repeat a fold, got {list(self.folds)}")
             self.folds = sorted(self.folds)
+        if self.kind == "attention":
+            self._check_attention()
         if self.name is not None and (not isinstance(self.name, str) or len(self.name) > 200):
             raise SpecError("name", "must be a string of at most 200 characters")
         return self
+
+    def _check_attention(self) -> None:
+        """An attention job: ECG weights, an ECG dataset and the records whose maps to compute."""
+        if not self.weights:
+            raise SpecError("weights", "is required for an attention job (the ECG weights whose attention to map)")
+        if self.dataset not in MODALITY_DATASETS["ecg"]:
+            raise SpecError("dataset", f"must be one of {', '.join(MODALITY_DATASETS['ecg'])} for an attention "
+                                       f"job, got {self.dataset!r}")
+        ids = self.params.get("record_ids")
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_ATTENTION_RECORDS or \
+                not all(isinstance(r, str) and r for r in ids):
+            raise SpecError("params.record_ids", f"must be a list of 1..{MAX_ATTENTION_RECORDS} record ids, "
+                                                 f"got {ids!r}")
 
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -118,18 +118,32 @@ def compute_attention(store: Store, weights_id: str, dataset_id: str, record_ids
             for j, record_id in enumerate(found[start:stop]):
                 heads, n_leads, n_time = maps[j].shape
                 rows.append((weights_id, dataset_id, record_id, source, heads, n_leads, n_time,
-                             maps[j].ravel().tolist()))
-    df = pd.DataFrame(rows, columns=["weights_id", "dataset_id", "record_id", "source", "n_heads", "n_leads",
-                                     "n_time", "values"])
-    with store.write() as con:
-        con.execute("DELETE FROM attention_maps WHERE weights_id = ? AND dataset_id = ? "
-                    "AND list_contains(?, record_id)", [weights_id, dataset_id, found])
-        con.register("_att", df)
-        con.execute("INSERT INTO attention_maps (weights_id, dataset_id, record_id, source, n_heads, n_leads, "
-                    "n_time, \"values\") SELECT weights_id, dataset_id, record_id, source, n_heads, n_leads, "
-                    "n_time, \"values\"::FLOAT[] FROM _att")
-        con.unregister("_att")
+                             int(model.patch_size), maps[j].ravel().tolist()))
+    store_attention(store, pd.DataFrame(rows, columns=ATTENTION_COLUMNS))
     return len(found)
+
+
+ATTENTION_COLUMNS = ["weights_id", "dataset_id", "record_id", "source", "n_heads", "n_leads", "n_time",
+                     "patch_samples", "values"]
+
+
+def store_attention(store: Store, maps: pd.DataFrame) -> None:
+    """Replace the stored maps of these (weights, dataset, record) triples by `maps` (ATTENTION_COLUMNS; values
+    flattened heads x leads x time patches), in one transaction."""
+    missing = [c for c in ATTENTION_COLUMNS if c not in maps.columns]
+    if missing:
+        raise ValueError(f"attention maps lack the columns {missing}")
+    keys = maps[["weights_id", "dataset_id", "record_id"]].drop_duplicates()
+    with store.write() as con:
+        con.register("_keys", keys)
+        con.execute("DELETE FROM attention_maps a USING _keys k WHERE a.weights_id = k.weights_id "
+                    "AND a.dataset_id = k.dataset_id AND a.record_id = k.record_id")
+        con.unregister("_keys")
+        con.register("_att", maps[ATTENTION_COLUMNS])
+        cols = ", ".join(f'"{c}"' for c in ATTENTION_COLUMNS)
+        select = cols.replace('"values"', '"values"::FLOAT[]')
+        con.execute(f"INSERT INTO attention_maps ({cols}) SELECT {select} FROM _att")
+        con.unregister("_att")
 
 
 def cache_attention_sample(store: Store, weights_id: str, *, encoder=None, device: str = "cpu",

@@ -108,6 +108,17 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
         "scikit-learn's histogram gradient boosting on age, sex, height and weight (learning rate 0.05 or 0.1, "
         "depth 2 or 3, chosen on val) with the same splits. Interval: 95% percentile bootstrap over test "
         "subjects, one resample shared by every phenotype."),
+    "ecg_attention": (
+        "Where the ECG model looks",
+        "How much of the model's attention each 0.2 s patch of each lead gets: a hot cell is a part of the "
+        "signal the encoder weighed heavily when it formed this record's embedding.",
+        "Each token of the ECG ViT is 100 samples (0.2 s at 500 Hz) of one lead, so 300 tokens = 12 leads x 25 "
+        "patches over the model's 5 s input. Block k: that block's self-attention probabilities (heads, tokens, "
+        "tokens) with the class token left out, averaged over the queries, i.e. the attention each patch "
+        "receives. Attention pool (fine-tuned encoders only): the pool's weights over the patch tokens for its "
+        "single query, the mean patch token; each head's weights sum to 1. Shown per head or as the mean over "
+        "the 6 heads, on one colour scale for all leads. Computed in jobs on the preprocessed input, samples "
+        "0-2499, as the embedding is."),
     "label_baseline": (
         "Demographics alone",
         "What the labels' score would be with no ECG or CMR at all, from the demographics the dataset carries: "

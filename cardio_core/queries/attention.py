@@ -23,7 +23,16 @@ def record_attention(store, weights_id: str, dataset_id: str, record_id: str) ->
                        "WHERE weights_id = ? AND dataset_id = ? AND record_id = ?",
                        [weights_id, dataset_id, str(record_id)])
     maps = {src: np.asarray(vals, dtype=np.float32).reshape(h, n_l, n_t) for src, h, n_l, n_t, vals in rows}
+    return _display_order(maps)
 
+
+def patch_samples(store, weights_id: str, dataset_id: str, record_id: str) -> int | None:
+    """Samples per time patch of this record's maps (None when none is cached)."""
+    return store.scalar("SELECT max(patch_samples) FROM attention_maps WHERE weights_id = ? AND dataset_id = ? "
+                        "AND record_id = ?", [weights_id, dataset_id, str(record_id)])
+
+
+def _display_order(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     def order(src):
         return (1, 0) if src == POOL_SOURCE else (0, -int(src.removeprefix("block") or 0))
     return {src: maps[src] for src in sorted(maps, key=order)}

@@ -284,6 +284,7 @@ CREATE TABLE attention_maps (
     n_heads         INTEGER NOT NULL,
     n_leads         INTEGER NOT NULL,
     n_time          INTEGER NOT NULL,
+    patch_samples   INTEGER NOT NULL,      -- samples per time patch (100): patch p covers [p * it, (p + 1) * it)
     "values"        FLOAT[] NOT NULL,
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (weights_id, dataset_id, record_id, source)

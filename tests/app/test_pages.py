@@ -320,3 +320,52 @@ def test_metrics_page_shows_what_demographics_alone_reach(monkeypatch, workspace
     assert any(c.startswith("Demographics alone (age and sex): linear-probe macro F1 0.210") for c in captions)
     assert any(c.startswith("Demographics alone (height and weight): accuracy 0.320") and "this encoder 0.630" in c
                for c in captions), captions
+
+
+def _chapman_with_arrays(workspace):
+    from cardio_core.store import Store
+    from cardio_core.config import Workspace
+    store = Store(Workspace(workspace).db_path)
+    return [r for (r,) in store.query("SELECT record_id FROM preprocessed WHERE dataset_id = 'chapman' "
+                                      "ORDER BY row_index")]
+
+
+def test_explore_record_shows_where_the_model_looks_from_cached_maps(monkeypatch, workspace):
+    cached = _chapman_with_arrays(workspace)[0]
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), rec=f"chapman:{cached}")
+    assert not at.error, [e.value for e in at.error]
+    assert "Where the model looks" in all_text(at)
+    maps = at.selectbox(key="att_src_explore")
+    assert maps.options == ["block 3 self-attention received", "block 2 self-attention received",
+                            "block 1 self-attention received", "attention pool weights"]
+    assert len(at.get("plotly_chart")) >= 2   # the paper view (or its warning) and the attention view
+    # one head, shareable through the URL; the pool of a fine-tuned checkpoint
+    maps.set_value("pool").run()
+    at.segmented_control(key="att_head_explore").set_value("3").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["att"] == "pool" and at.query_params["head"] == "3"
+    assert "head 3" in all_text(at)
+    # the baseline (mean pooling) has no pool to show
+    base = open_page("explore", monkeypatch, workspace, w=BASELINE_ID, rec=f"chapman:{cached}")
+    assert "attention pool weights" not in base.selectbox(key="att_src_explore").options
+
+
+def test_explore_record_without_maps_queues_an_attention_job(monkeypatch, workspace, tmp_path):
+    import shutil
+    import json
+    from cardio_core.store import Store
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)               # this test submits a job: a private copy
+    uncached = _chapman_with_arrays(root)[-1]
+    monkeypatch.setenv("CARDIO_APP_SCHEDULER", "0")   # the job stays queued: nothing runs it here
+    at = open_page("explore", monkeypatch, root, w=checkpoint_id(10), rec=f"chapman:{uncached}")
+    assert "Not computed for this record" in all_text(at)
+    at.button(key="att-compute-explore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from cardio_core.config import Workspace
+    store = Store(Workspace(root).db_path)
+    (job_id, spec), = store.query("SELECT job_id, spec FROM jobs WHERE kind = 'attention'")
+    spec = json.loads(spec)
+    assert (spec["weights"], spec["dataset"], spec["params"]["record_ids"]) == (checkpoint_id(10), "chapman",
+                                                                               [uncached])
+    assert f"attention maps in job {job_id} (" in all_text(at)   # queued, or starting where a scheduler runs

@@ -243,6 +243,36 @@ def test_select_on_the_demo_scatter_and_preview_a_real_record(page):
     page.screenshot(path=str(ARTIFACTS / "demo-explore-preview.png"), full_page=True)
 
 
+def test_where_the_fine_tuned_model_looks_in_a_record_cached_and_computed_on_request(page, demo_ws):
+    store = demo_ws["store"]
+    final = store.scalar("SELECT c.weights_id FROM checkpoints c JOIN runs r USING (run_id) WHERE r.modality = "
+                         "'ecg' AND list_contains(?, r.job_id) ORDER BY c.epoch DESC LIMIT 1",
+                         [sorted(demo_ws["jobs"])])
+    cached = store.query("SELECT DISTINCT record_id FROM attention_maps WHERE weights_id = ? AND dataset_id = "
+                         "'chapman' ORDER BY record_id", [final])
+    assert len(cached) >= 2, "every analysis pass caches the maps of the first evaluation records"
+    # the maps the analysis pass cached, from the trained checkpoint, drawn under the record's own input
+    page.goto(f"{page.app_url}/explore?w={final}&rec=chapman:{cached[0][0]}&att=pool")
+    settle(page, "Explore")
+    page.get_by_text("The model's input (preprocessed").first.wait_for(timeout=30_000)
+    assert_no_exception(page, "explore attention view")
+    page.screenshot(path=str(ARTIFACTS / "demo-attention.png"), full_page=True)
+    # a record without maps: the button queues an attention job, the view draws the maps when it lands
+    other = cached[-1][0]
+    store.execute("DELETE FROM attention_maps WHERE weights_id = ? AND dataset_id = 'chapman' AND record_id = ?",
+                  [final, other])
+    page.goto(f"{page.app_url}/explore?w={final}&rec=chapman:{other}")
+    settle(page, "Explore", draw_ms=500)
+    page.get_by_role("button", name="Compute where the model looks").click()
+    page.get_by_text("The model's input (preprocessed").first.wait_for(timeout=150_000)
+    assert_no_exception(page, "explore attention view after its job")
+    (job_id, status), = store.query("SELECT job_id, status FROM jobs WHERE kind = 'attention'")
+    assert status == "succeeded"
+    assert store.scalar("SELECT count(*) FROM attention_maps WHERE weights_id = ? AND record_id = ?",
+                        [final, other]) == 4          # 3 blocks and the fine-tuned pool
+    page.screenshot(path=str(ARTIFACTS / "demo-attention-computed.png"), full_page=True)
+
+
 def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo_ws):
     store = demo_ws["store"]
     base = f"{demo_ws['job_id']}-pretrain-mdm"

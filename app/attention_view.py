@@ -1,0 +1,97 @@
+"""A record's attention view: where an ECG encoder looks, as heat bands under the leads of its own input.
+
+Reads the maps the analysis pass cached (cardio_core.analysis.attention); for any other record it queues an
+`attention` job and shows its state, never computing in the page's request.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common, state
+from cardio_core import queries
+
+HEAD_CHOICES = ["mean"] + [str(h) for h in range(1, 17)]
+
+
+def _runner():
+    from jobs.runner import LocalRunner
+    return LocalRunner(common.workspace(), common.store())
+
+
+def _submit(weights_id: str, dataset_id: str, record_id: str) -> str:
+    from jobs.spec import JobSpec
+    spec = JobSpec(kind="attention", weights=weights_id, dataset=dataset_id, device="auto",
+                   params={"record_ids": [record_id]}, name=f"attention of one {dataset_id} record")
+    return _runner().submit(spec)
+
+
+def attention_view(dataset_id: str, record_id: str, weights_id: str, *, key: str) -> None:
+    """The attention section under a record's preview, for ECG weights."""
+    st.markdown("**Where the model looks**")
+    job_key = f"att-job-{weights_id}-{dataset_id}-{record_id}"
+    pending = st.session_state.get(job_key)
+
+    def render() -> None:
+        maps = queries.record_attention(common.store(), weights_id, dataset_id, record_id)
+        if not maps:
+            _not_cached(dataset_id, record_id, weights_id, job_key, key=key)
+            return
+        st.session_state.pop(job_key, None)
+        _draw(maps, dataset_id, record_id, weights_id, key=key)
+
+    # while a job computes this record's maps, the section looks again every 2 s and draws them when they land
+    st.fragment(run_every=2.0 if pending else None)(render)()
+
+
+def _not_cached(dataset_id, record_id, weights_id, job_key, *, key) -> None:
+    job_id = st.session_state.get(job_key)
+    if job_id:
+        row = _runner().show(job_id)
+        if row["status"] in ("failed", "cancelled"):
+            st.warning(f"The attention job {job_id} {row['status']}: {common.redact(row.get('error') or '')}")
+            st.session_state.pop(job_key, None)
+        else:
+            st.info(f"Computing this record's attention maps in job {job_id} ({row['status']}); "
+                    "they appear here when it finishes.")
+            return
+    st.caption("Not computed for this record and these weights yet (the analysis caches the first "
+               "records of each evaluation set). An attention job computes them in the background.")
+    if st.button("Compute where the model looks", key=f"att-compute-{key}"):
+        st.session_state[job_key] = _submit(weights_id, dataset_id, record_id)
+        st.rerun()
+
+
+def _draw(maps, dataset_id, record_id, weights_id, *, key) -> None:
+    from app.ecg_paper import ecg_attention_figure
+
+    sources = list(maps)
+    n_heads = next(iter(maps.values())).shape[0]
+    heads = HEAD_CHOICES[: n_heads + 1]
+    state.init_widget(f"att_src_{key}", "att", sources[0], choices=sources)
+    state.init_widget(f"att_head_{key}", "head", "mean", choices=heads)
+    c1, c2 = st.columns([2, 3])
+    source = c1.selectbox("Map", sources, key=f"att_src_{key}", format_func=queries.source_label,
+                          help="block k: how much attention each patch receives in block k (class token left "
+                               "out, averaged over all queries). Attention pool: the weights the fine-tuned "
+                               "pool gives each patch when it forms the embedding.")
+    head = c2.segmented_control("Heads", heads, key=f"att_head_{key}",
+                                format_func=lambda h: "mean of heads" if h == "mean" else f"head {h}") or "mean"
+    state.sync(att=None if source == sources[0] else source, head=None if head == "mean" else head)
+    grid = queries.heads_view(maps[source], None if head == "mean" else int(head) - 1)
+    info = queries.record_info(common.store(), dataset_id, record_id)
+    roots = [common.workspace().root] + ([info["source_dir"]] if info and info.get("source_dir") else [])
+    try:
+        signal, fs = queries.load_record_signal(common.store(), info, "preprocessed", roots)
+    except Exception as exc:  # a bad file must not break the page: say which file and why
+        st.warning(f"Cannot show this record's input: {common.redact(exc)}")
+        return
+    patch = queries.patch_samples(common.store(), weights_id, dataset_id, record_id) or 100
+    length = grid.shape[1] * patch
+    fig = ecg_attention_figure(signal[:, :length], grid, fs, colour_label=queries.source_label(source))
+    st.plotly_chart(fig, key=f"att-fig-{key}", config=common.chart_config(f"attention-{dataset_id}"),
+                    width="stretch")
+    st.caption(f"The model's input (preprocessed, the first {length / fs:g} s) with "
+               f"{queries.source_label(source)} per lead and {1000 * patch / fs:g} ms patch "
+               f"({'mean of ' + str(n_heads) + ' heads' if head == 'mean' else 'head ' + head}) as the band under "
+               "each trace; one colour scale over all leads.")
+    common.explain("ecg_attention")
