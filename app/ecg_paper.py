@@ -156,7 +156,7 @@ def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: 
 # that lead's time patches as a heat band under its trace.
 ATTENTION_ROW = 10.0         # plot units per lead row: the trace gets +-3.5 SD, the band 2 units below it
 ATTENTION_CLIP_SD = 3.5
-ATTENTION_COLOURS = "Inferno"
+ATTENTION_COLOURS = "YlOrRd"   # white where a patch gets little, dark red where it gets most
 
 
 def ecg_attention_figure(signal: np.ndarray, attention: np.ndarray, fs: float = 500.0, *, leads=LEADS,

@@ -49,8 +49,10 @@ def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
 
 def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str | None = None, review: bool = False,
                    highlight: np.ndarray | None = None, title: str | None = None, ranges=None,
-                   colours: dict[str, str] | None = None, height: int = 620) -> go.Figure:
-    """WebGL scatter of projection points; marker shape = single vs multi-labelled.
+                   colours: dict[str, str] | None = None, height: int = 620,
+                   axes: tuple[str, str] = ("UMAP 1", "UMAP 2")) -> go.Figure:
+    """WebGL scatter of projection points; marker shape = single vs multi-labelled; `axes`: the axis titles
+    (("LD 1", "LD 2") for the LDA view).
 
     Every trace carries customdata = the row's position in `points`, so selections map back
     to rows. `highlight` (bool per row) draws rings around selected records (shared selection).
@@ -94,6 +96,8 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
                                    hoverinfo="skip", marker=dict(size=size + 6, color="rgba(0,0,0,0)",
                                                                  line=dict(color="black", width=1.5))))
     _layout(fig, title, review, height, ranges)
+    fig.update_xaxes(title=axes[0])
+    fig.update_yaxes(title=axes[1])
     return fig
 
 

@@ -182,6 +182,16 @@ def write_projections(store, chap, ptb, acdc, chap_labels, ptb_labels, *, epochs
                 xy = _points(rng, ptb_labels, display["record_id"].tolist(), spread * 1.3) + 0.5
                 points.append(pd.DataFrame({"projection_id": pid, "dataset_id": "ptbxl",
                                             "record_id": display["record_id"].values, "x": xy[:, 0], "y": xy[:, 1]}))
+    # the supervised view of the last checkpoint, with the facts the page states (fitted on train, drawn on test)
+    wid = checkpoint_id(epochs[-1])
+    pid = f"{wid}:chapman_test_lda"
+    projections.append((pid, wid, "chapman_test_lda", "lda", json.dumps({
+        "target": "rhythm label (train records with exactly one)", "fitted_on": "chapman train",
+        "drawn_on": "chapman test", "input_dims": 384, "classes": ["AFIB", "GSVT", "SB", "SR"], "n_fit": 120,
+        "explained_variance_ratio": [0.6, 0.3]}), None))
+    xy = _points(rng, chap_labels, test["record_id"].tolist(), 1.0)
+    points.append(pd.DataFrame({"projection_id": pid, "dataset_id": "chapman", "record_id": test["record_id"].values,
+                                "x": xy[:, 0], "y": xy[:, 1]}))
     pid = f"{CMR_BASELINE_ID}:acdc"
     projections.append((pid, CMR_BASELINE_ID, "acdc", "umap", json.dumps({"n_neighbors": 15, "min_dist": 0.1}), None))
     xy = rng.normal(0, 2, size=(len(acdc), 2))

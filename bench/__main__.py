@@ -1,11 +1,12 @@
-"""Run the benchmarks: `python -m bench [preprocess train mmcl embed umap metrics app scale soak acdc_init] [--options]`."""
+"""Run the benchmarks: `python -m bench [preprocess train mmcl embed umap metrics app attention scale soak acdc_init] [--options]`."""
 from __future__ import annotations
 
 import importlib
 import sys
 import time
 
-BENCHMARKS = ("preprocess", "train", "mmcl", "embed", "umap", "metrics", "app", "scale", "soak", "acdc_init")
+BENCHMARKS = ("preprocess", "train", "mmcl", "embed", "umap", "metrics", "app", "attention", "scale", "soak",
+              "acdc_init")
 
 
 def main(argv=None) -> int:

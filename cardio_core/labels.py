@@ -51,6 +51,14 @@ SNOMED_TO_CLASS = MappingProxyType(
 # CAVB is too rare to evaluate).
 RHYTHM_LABELS: tuple[str, ...] = ("AFIB", "GSVT", "PACE", "SB", "SR")
 
+
+
+def rhythm_of(classes) -> str:
+    """A record's rhythm label from its classes: the one rhythm label it has, 'other' (none) or 'mixed' (several)."""
+    rhythms = [c for c in classes if c in RHYTHM_LABELS]
+    return rhythms[0] if len(rhythms) == 1 else ("other" if not rhythms else "mixed")
+
+
 # PTB-XL rhythm statements -> Chapman rhythm labels. BIGU/TRIGU have no counterpart.
 PTBXL_RHYTHM_MAP = MappingProxyType({
     "AFIB": "AFIB", "AFLT": "AFIB",

@@ -41,7 +41,7 @@ ACTIVE_STATUSES = ("queued", "starting", "running")
 # Of the active ones, those that have (or are getting) a worker process.
 RUNNING_STATUSES = ("starting", "running")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
-PROJECTION_VIEWS = ("chapman_test", "cross_domain", "acdc")  # the 2-D layouts stored per weights
+PROJECTION_VIEWS = ("chapman_test", "cross_domain", "chapman_test_lda", "acdc")  # the 2-D layouts stored per weights
 
 # The analysis of an ECG-CMR encoder pair on a paired cohort's test subjects (cardio_core.analysis.paired):
 # the metrics' scope and the joint shared-space layout.

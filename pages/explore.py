@@ -8,7 +8,8 @@ from cardio_core import queries
 from cardio_core.store import bookmarks
 from cardio_core.labels import CLASSES
 
-VIEW_NAMES = {"chapman_test": "Chapman test", "cross_domain": "Chapman + PTB-XL overlay", "acdc": "ACDC"}
+VIEW_NAMES = {"chapman_test": "Chapman test", "cross_domain": "Chapman + PTB-XL overlay",
+              "chapman_test_lda": "Chapman test · LDA (fitted on train)", "acdc": "ACDC"}
 COLOUR_NAMES = {"rhythm": "rhythm label", "class": "one of the 20 classes", "age": "age", "sex": "sex",
                 "bmi": "BMI", "bmi_category": "BMI category", "split": "split / fold", "dataset": "dataset"}
 
@@ -117,7 +118,8 @@ else:
     if view == "cross_domain":
         fig = cross_domain_figure(pts, review=review, colour_by=colour, cls=cls)
     else:
-        fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if mask.any() else None)
+        fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if mask.any() else None,
+                             axes=("LD 1", "LD 2") if view == "chapman_test_lda" else ("UMAP 1", "UMAP 2"))
     common.show_figure(fig, f"explore-{view}", key=chart_key, on_select="rerun",
                        selection_mode=("points", "box", "lasso"))
 

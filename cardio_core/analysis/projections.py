@@ -138,8 +138,12 @@ VIEWS = {
     "acdc": [("acdc", "TRUE")],
     # keys of an encoder pair (not a weights id): its ECG and CMR test subjects, projected into the shared space
     "paired_joint": [("paired_ecg", "r.split = 'test'"), ("paired_cmr", "r.split = 'test'")],
+    # a supervised projection, drawn on the test records; fitted on LDA_FIT, never on the records it draws
+    "chapman_test_lda": [("chapman", "r.split = 'test'")],
 }
-MODALITY_VIEWS = {"ecg": ("chapman_test", "cross_domain"), "cmr": ("acdc",)}
+LDA_VIEW = "chapman_test_lda"
+LDA_FIT = ("chapman", "r.split = 'train'")
+MODALITY_VIEWS = {"ecg": ("chapman_test", "cross_domain", LDA_VIEW), "cmr": ("acdc",)}
 
 
 ALIGNED_SUFFIX = "_aligned"
@@ -176,10 +180,67 @@ def load_projection(store: Store, proj_id: str) -> pd.DataFrame:
                           "ORDER BY dataset_id, record_id", [proj_id])
 
 
+def fit_lda(X_fit: np.ndarray, y_fit, X_draw: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Linear discriminant analysis fitted on (X_fit, y_fit), applied to X_draw: ((n_draw, 2) float32, facts).
+
+    scikit-learn's SVD solver (no covariance inverse, so fine with more dimensions than records per class).
+    Needs at least 3 classes with 2 or more records each for two discriminant axes; rarer classes are left out
+    of the fit (they are still drawn)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    X_fit, X_draw = np.asarray(X_fit, dtype=np.float64), np.asarray(X_draw, dtype=np.float64)
+    y_fit = np.asarray(y_fit, dtype=str)
+    if X_fit.ndim != 2 or X_draw.ndim != 2 or X_fit.shape[1] != X_draw.shape[1] or len(X_fit) != len(y_fit):
+        raise ValueError(f"X_fit {X_fit.shape}, y_fit {y_fit.shape} and X_draw {X_draw.shape} do not match")
+    classes, counts = np.unique(y_fit, return_counts=True)
+    kept = classes[counts >= 2]
+    if len(kept) < 3:
+        raise ValueError(f"LDA to 2-D needs 3 classes with at least 2 fitted records each; got "
+                         f"{dict(zip(classes.tolist(), counts.tolist()))}")
+    keep = np.isin(y_fit, kept)
+    lda = LinearDiscriminantAnalysis(n_components=2, solver="svd").fit(X_fit[keep], y_fit[keep])
+    facts = {"classes": kept.tolist(), "n_fit": int(keep.sum()),
+             "explained_variance_ratio": [float(v) for v in lda.explained_variance_ratio_[:2]]}
+    return lda.transform(X_draw).astype(np.float32), facts
+
+
+def _project_lda(store: Store, weights_id: str) -> str | None:
+    """The LDA view: fitted on the Chapman train records' embeddings (the linear probe's train sample) with
+    their rhythm label (records with exactly one), drawn on the test records."""
+    from cardio_core.labels import rhythm_of
+    keys, X = _view_embeddings(store, weights_id, LDA_VIEW)
+    dataset_id, where = LDA_FIT
+    try:
+        train = load_view(store, dataset_id, where=where)
+    except CardioError:
+        return None
+    have, _ = load_embeddings(store, weights_id, dataset_id)
+    fit_ids = sorted(set(train.records["record_id"].astype(str)) & set(have))
+    if not keys or not fit_ids:
+        return None
+    if set(fit_ids) & {r for _, r in keys}:   # LDA separates its own training data by construction
+        raise CardioError(f"{weights_id}: the LDA's fitted and drawn records overlap")
+    position = {r: i for i, r in enumerate(train.records["record_id"].astype(str))}
+    labels = np.array([rhythm_of([c for c, y in zip(train.classes, train.Y[position[r]]) if y]) for r in fit_ids])
+    single = ~np.isin(labels, ["other", "mixed"])
+    _, X_fit = load_embeddings(store, weights_id, dataset_id, record_ids=[r for r, s in zip(fit_ids, single) if s])
+    try:
+        layout, facts = fit_lda(X_fit, labels[single], X)
+    except ValueError:
+        return None   # too few labelled train records for two axes: no LDA view for these weights
+    pid = projection_id(weights_id, LDA_VIEW)
+    params = {"target": "rhythm label (train records with exactly one)", "fitted_on": f"{dataset_id} train",
+              "drawn_on": f"{dataset_id} test", "input_dims": int(X.shape[1]), **facts}
+    _write_projection(store, pid, weights_id, LDA_VIEW, keys, layout, "lda", params, None)
+    return pid
+
+
 def project_weights(store: Store, weights_id: str, view: str, *, modality: str, seed: int = 42,
                     chain_after: str | None = None) -> str | None:
     """The independent UMAP of `view` for these weights (the default layout), stored; with `chain_after` (the
-    previous weights of a run) also the aligned layout of the evolution view. Returns the default layout's id."""
+    previous weights of a run) also the aligned layout of the evolution view. Returns the default layout's id.
+    The LDA view is fitted on other records (_project_lda) and has no aligned layout."""
+    if view == LDA_VIEW:
+        return _project_lda(store, weights_id)
     keys, X = _view_embeddings(store, weights_id, view)
     if len(keys) < 4:
         return None
@@ -208,6 +269,11 @@ def _store_layout(store: Store, pid: str, weights_id: str, view: str, keys, layo
     params = dict(UMAP_PARAMS[modality], seed=seed, n_components=2, metric="euclidean",
                   initialised_from=aligned_to, layout="aligned" if aligned_to else "independent",
                   pre_reduction=pre_reduction(*input_shape))
+    _write_projection(store, pid, weights_id, view, keys, layout, "umap", params, aligned_to)
+
+
+def _write_projection(store: Store, pid: str, weights_id: str, view: str, keys, layout, method: str, params: dict,
+                      aligned_to: str | None) -> None:
     points = pd.DataFrame({"projection_id": pid, "dataset_id": [k[0] for k in keys],
                            "record_id": [k[1] for k in keys], "x": layout[:, 0].astype(float),
                            "y": layout[:, 1].astype(float)})
@@ -215,7 +281,7 @@ def _store_layout(store: Store, pid: str, weights_id: str, view: str, keys, layo
         con.execute("DELETE FROM projection_points WHERE projection_id = ?", [pid])
         con.execute("DELETE FROM projections WHERE projection_id = ?", [pid])
         con.execute("INSERT INTO projections (projection_id, weights_id, view, method, params, aligned_to) "
-                    "VALUES (?, ?, ?, 'umap', ?, ?)", [pid, weights_id, view, json.dumps(params), aligned_to])
+                    "VALUES (?, ?, ?, ?, ?, ?)", [pid, weights_id, view, method, json.dumps(params), aligned_to])
         con.register("_pts", points)
         con.execute("INSERT INTO projection_points SELECT projection_id, dataset_id, record_id, x, y FROM _pts")
         con.unregister("_pts")

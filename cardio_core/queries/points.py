@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cardio_core.analysis.projections import aligned_view
-from cardio_core.labels import CLASSES, RHYTHM_LABELS
+from cardio_core.labels import CLASSES, rhythm_of
 from cardio_core.vocabulary import PROJECTION_VIEWS as VIEWS
 
 COLOUR_BY = ("rhythm", "class", "age", "sex", "bmi", "bmi_category", "split", "dataset")
@@ -50,12 +50,19 @@ def projection_method(store, weights_id: str, view: str) -> str:
     """How the newest projection of `weights_id` for `view` was computed, in words ("" when there is none):
     'UMAP (n_neighbors 30, min_dist 0.25, seed 42) of the first 50 principal components of the 384-d embeddings'."""
     check_choice("view", view, VIEWS)
-    raw = store.scalar("SELECT params FROM projections WHERE weights_id = ? AND view = ? "
-                       "ORDER BY created_at DESC, projection_id LIMIT 1", [weights_id, view])
-    if raw is None:
+    row = store.query("SELECT params, method FROM projections WHERE weights_id = ? AND view = ? "
+                      "ORDER BY created_at DESC, projection_id LIMIT 1", [weights_id, view])
+    if not row:
         return ""
     import json
-    params = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    raw, method = row[0]
+    params = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    if method == "lda":   # say which records it was fitted on: never the ones drawn
+        classes = ", ".join(params.get("classes", []))
+        return (f"LDA (scikit-learn, SVD solver) of the {params.get('input_dims', '')}-d embeddings onto 2 "
+                f"discriminant axes of the {params.get('target', 'labels')}, fitted on {params.get('n_fit', '?')} "
+                f"{params.get('fitted_on', 'train')} records ({classes}); drawn on the {params.get('drawn_on', 'test')} "
+                "records, which it was not fitted on")
     text = "UMAP ({})".format(", ".join(f"{k} {params[k]}" for k in ("n_neighbors", "min_dist", "seed") if k in params))
     reduction = params.get("pre_reduction")
     if reduction and reduction.get("method") == "pca":
@@ -68,9 +75,7 @@ def _with_label_columns(df: pd.DataFrame) -> pd.DataFrame:
     order = {c: i for i, c in enumerate(CLASSES)}
     classes = [sorted(list(c), key=lambda x: order.get(x, 99)) for c in df.pop("classes")]
     df["labels"] = [",".join(c) for c in classes]
-    rhythm_set = set(RHYTHM_LABELS)
-    rhythms = [[c for c in cs if c in rhythm_set] for cs in classes]
-    df["rhythm"] = [r[0] if len(r) == 1 else ("other" if not r else "mixed") for r in rhythms]
+    df["rhythm"] = [rhythm_of(cs) for cs in classes]
     # ACDC groups play the role of rhythm labels for the CMR view.
     is_acdc = df["dataset_id"].eq("acdc").to_numpy()
     if is_acdc.any():

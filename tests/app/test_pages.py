@@ -369,3 +369,15 @@ def test_explore_record_without_maps_queues_an_attention_job(monkeypatch, worksp
     assert (spec["weights"], spec["dataset"], spec["params"]["record_ids"]) == (checkpoint_id(10), "chapman",
                                                                                [uncached])
     assert f"attention maps in job {job_id} (" in all_text(at)   # queued, or starting where a scheduler runs
+
+
+def test_explore_lda_view_says_which_records_it_was_fitted_on(monkeypatch, workspace):
+    at = open_page("explore", monkeypatch, workspace, w=checkpoint_id(10), view="chapman_test_lda")
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="ex_view").value == "chapman_test_lda"
+    text = all_text(at)
+    assert "LDA (scikit-learn, SVD solver) of the 384-d embeddings" in text
+    assert "fitted on 120 chapman train records" in text and "which it was not fitted on" in text
+    # the baseline has no LDA view stored: it is not offered
+    base = open_page("explore", monkeypatch, workspace, w=BASELINE_ID)
+    assert "chapman_test_lda" not in base.selectbox(key="ex_view").options

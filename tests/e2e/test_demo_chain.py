@@ -116,6 +116,12 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
         n_points = store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?",
                                 [f"{wid}:chapman_test"])
         assert n_points == n_test
+        # the supervised view: fitted on the train records, drawn on the test records only
+        lda = store.query("SELECT method, params FROM projections WHERE weights_id = ? AND view = 'chapman_test_lda'",
+                          [wid])
+        assert lda and lda[0][0] == "lda" and json.loads(lda[0][1])["fitted_on"] == "chapman train", (wid, lda)
+        assert store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?",
+                            [f"{wid}:chapman_test_lda"]) == n_test
         sil = store.query("SELECT label, value, ci_low, ci_high FROM metrics WHERE weights_id = ? "
                           "AND scope = 'chapman_test' AND name = 'silhouette'", [wid])
         assert any(label == "" for label, *_ in sil), "overall silhouette"
@@ -256,7 +262,10 @@ def test_where_the_fine_tuned_model_looks_in_a_record_cached_and_computed_on_req
     settle(page, "Explore")
     page.get_by_text("The model's input (preprocessed").first.wait_for(timeout=30_000)
     assert_no_exception(page, "explore attention view")
-    page.screenshot(path=str(ARTIFACTS / "demo-attention.png"), full_page=True)
+    attention_chart = page.locator(".js-plotly-plot").filter(has_text="the model's input window")
+    attention_chart.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "demo-attention.png"))
     # a record without maps: the button queues an attention job, the view draws the maps when it lands
     other = cached[-1][0]
     store.execute("DELETE FROM attention_maps WHERE weights_id = ? AND dataset_id = 'chapman' AND record_id = ?",
@@ -270,7 +279,9 @@ def test_where_the_fine_tuned_model_looks_in_a_record_cached_and_computed_on_req
     assert status == "succeeded"
     assert store.scalar("SELECT count(*) FROM attention_maps WHERE weights_id = ? AND record_id = ?",
                         [final, other]) == 4          # 3 blocks and the fine-tuned pool
-    page.screenshot(path=str(ARTIFACTS / "demo-attention-computed.png"), full_page=True)
+    attention_chart.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "demo-attention-computed.png"))
 
 
 def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo_ws):
@@ -307,7 +318,7 @@ def test_launch_a_real_finetune_from_the_form_and_open_its_checkpoint(page, demo
                        "WHERE c.job_id = ? ORDER BY c.epoch DESC", [job_id])
     assert ckpt and ckpt[0][1] == base
     # two views, each as an independent fit and as the aligned layout of the epoch evolution
-    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ?", [ckpt[0][0]]) == 4
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND method = 'umap'", [ckpt[0][0]]) == 4
 
     # The finished job's card links to its last checkpoint in Explore.
     page.locator(f'a[href*="{ckpt[0][0]}"]').filter(has_text="Explore").first.click()
@@ -352,16 +363,16 @@ def test_clinician_in_review_mode_overlays_ptbxl_by_age_and_sex_and_reads_a_12_l
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     page.wait_for_timeout(1500)      # the preview's rerun redraws the charts: read them once it has settled
     assert page.get_by_text("Cannot show this record").count() == 0
-    ecg = page.locator(".js-plotly-plot").last
-    footer = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
-                           ".querySelectorAll('.annotation-text')[Array.from(document.querySelectorAll("
-                           "'.js-plotly-plot')).pop().querySelectorAll('.annotation-text').length - 1].textContent")
+    # the paper view is the chart with the paper-speed footer (the attention view may follow it)
+    paper = ("[...document.querySelectorAll('.js-plotly-plot')].find(g => [...g.querySelectorAll('.annotation-text')]"
+             ".some(a => a.textContent.includes('25 mm/s')))")
+    ecg = page.locator(".js-plotly-plot").filter(has_text="25 mm/s").first
+    footer = page.evaluate(f"[...({paper}).querySelectorAll('.annotation-text')].pop().textContent")
     assert "10 mm/mV" in footer, footer                                               # raw, in mV, by default
-    grid_px = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
-                            "._fullLayout.xaxis._length")
+    grid_px = page.evaluate(f"({paper})._fullLayout.xaxis._length")
     assert grid_px / 260.0 >= 5.0, grid_px                                            # >= 5 px per mm (260 mm wide)
-    lead_sizes = page.evaluate("Array.from(Array.from(document.querySelectorAll('.js-plotly-plot')).pop()"
-                               ".querySelectorAll('.annotation-text')).map(e => parseFloat(getComputedStyle(e).fontSize))")
+    lead_sizes = page.evaluate(f"[...({paper}).querySelectorAll('.annotation-text')]"
+                               ".map(e => parseFloat(getComputedStyle(e).fontSize))")
     assert min(lead_sizes) >= 16, lead_sizes
     assert_no_exception(page, "review 12-lead")
     ecg.screenshot(path=str(ARTIFACTS / "review-12-lead.png"))

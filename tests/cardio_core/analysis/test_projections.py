@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from cardio_core.analysis.projections import (PCA_COMPONENTS, align_procrustes, fit_umap, pca_reduce, pre_reduction,
-                                              project)
+from cardio_core.analysis.projections import (PCA_COMPONENTS, align_procrustes, fit_lda, fit_umap, pca_reduce,
+                                              pre_reduction, project)
 
 
 def _blobs(n=300, d=16, seed=0):
@@ -118,3 +118,63 @@ def test_umap_after_pca_is_deterministic_and_separates_clusters():
     assert not np.array_equal(a, c)                      # the seed matters
     from sklearn.metrics import silhouette_score
     assert silhouette_score(a, y) > 0.5
+
+
+def test_fit_lda_is_sklearns_lda_applied_to_other_records_and_needs_three_classes():
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    X, y = _blobs(n=400, d=12)
+    labels = np.array(["AFIB", "SB", "SR"])[y]
+    fit, draw = slice(0, 300), slice(300, 400)
+    layout, facts = fit_lda(X[fit], labels[fit], X[draw])
+    reference = LinearDiscriminantAnalysis(n_components=2, solver="svd").fit(X[fit], labels[fit]).transform(X[draw])
+    np.testing.assert_allclose(layout, reference, rtol=1e-4, atol=1e-4)
+    assert layout.shape == (100, 2) and facts["classes"] == ["AFIB", "SB", "SR"] and facts["n_fit"] == 300
+    # a class with a single fitted record is left out of the fit (it would have no within-class scatter)
+    odd = labels[fit].copy()
+    odd[0] = "PACE"
+    assert "PACE" not in fit_lda(X[fit], odd, X[draw])[1]["classes"]
+    with pytest.raises(ValueError, match="3 classes"):
+        fit_lda(X[fit], np.where(labels[fit] == "SR", "SB", labels[fit]), X[draw])
+
+
+def test_the_lda_view_is_fitted_on_train_records_and_drawn_on_test_records_only(ingested_ws, tmp_path):
+    import json
+    import shutil
+
+    from cardio_core.analysis.embeddings import store_embeddings
+    from cardio_core.analysis.projections import LDA_VIEW, project_weights
+    from cardio_core.catalog import register_weights
+    from cardio_core.data.dataset_view import load_view
+    from cardio_core.labels import rhythm_of
+    from cardio_core.queries import projection_method
+    from cardio_core.store import Store
+
+    ws, _, _ = ingested_ws
+    shutil.copy(ws.db_path, tmp_path / "copy.duckdb")        # the session's workspace is read only
+    store = Store(tmp_path / "copy.duckdb")
+    register_weights(store, weights_id="w", modality="ecg", name="w", kind="pretrained")
+    # the 16-record session demo has too few train records per rhythm for two axes: one rhythm label per record,
+    # cycling over three, and one record with none (left out of the fit)
+    ids = [r for (r,) in store.query("SELECT record_id FROM records WHERE dataset_id = 'chapman' ORDER BY 1")]
+    store.execute("DELETE FROM labels WHERE dataset_id = 'chapman'")
+    for i, r in enumerate(ids[1:]):
+        store.execute("INSERT INTO labels (dataset_id, record_id, class, class_group) VALUES ('chapman', ?, ?, "
+                      "'Rhythm')", [r, ("AFIB", "SB", "SR")[i % 3]])
+    rng = np.random.default_rng(0)
+    centres = {}
+    for split in ("train", "test"):
+        view = load_view(store, "chapman", where=f"r.split = '{split}'")
+        rhythms = [rhythm_of([c for c, v in zip(view.classes, row) if v]) for row in view.Y]
+        X = np.stack([centres.setdefault(r, rng.normal(0, 3, 16)) + rng.normal(0, 1, 16) for r in rhythms])
+        store_embeddings(store, "w", "chapman", view.records["record_id"].tolist(), X.astype(np.float32))
+    pid = project_weights(store, "w", LDA_VIEW, modality="ecg")
+    assert pid == f"w:{LDA_VIEW}"
+    method, params = store.query("SELECT method, params FROM projections WHERE projection_id = ?", [pid])[0]
+    params = json.loads(params)
+    drawn = {r for (r,) in store.query("SELECT record_id FROM projection_points WHERE projection_id = ?", [pid])}
+    test = set(load_view(store, "chapman", where="r.split = 'test'").records["record_id"])
+    train = load_view(store, "chapman", where="r.split = 'train'")
+    single = sum(rhythm_of([c for c, v in zip(train.classes, row) if v]) not in ("other", "mixed") for row in train.Y)
+    assert method == "lda" and drawn == test and not drawn & set(train.records["record_id"])
+    assert params["fitted_on"] == "chapman train" and params["n_fit"] <= single and params["n_fit"] >= 0.9 * single
+    assert "fitted on" in projection_method(store, "w", LDA_VIEW)

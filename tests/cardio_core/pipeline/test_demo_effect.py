@@ -49,8 +49,10 @@ def test_finetuning_raises_rhythm_silhouettes(tmp_path):
     assert store.scalar("SELECT parent_weights_id FROM weights WHERE weights_id = ?", [final]) == baseline
     assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NOT NULL "
                         "AND view LIKE '%_aligned'", [final]) == 2
-    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NULL",
-                        [final]) == 2   # the default layouts: independent fits
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND aligned_to IS NULL "
+                        "AND method = 'umap'", [final]) == 2   # the default layouts: independent fits
+    assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND view = 'chapman_test_lda' "
+                        "AND method = 'lda'", [final]) == 1  # the supervised view, fitted on train
     assert store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ? AND name = 'silhouette' "
                         "AND ci_low IS NOT NULL", [final]) >= 1
     # the head's per-class scores (embedding step) survive the embedding metrics (evaluate step)
