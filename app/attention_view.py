@@ -1,7 +1,8 @@
-"""A record's attention view: where an ECG encoder looks, as heat bands under the leads of its own input.
-
-Reads the maps the analysis pass cached (cardio_core.analysis.attention); for any other record it queues an
-`attention` job and shows its state, never computing in the page's request.
+"""Where the model looks in a record. ECG: the encoder's attention as heat bands under the leads of its own
+input, read from the maps the analysis pass cached (cardio_core.analysis.attention); for any other record it
+queues an `attention` job and shows its state, never computing in the page's request. CMR: the fine-tuned
+classifier's Grad-CAM (cardio_core.analysis.gradcam), stored for every validation patient when its fold's
+checkpoint was analysed, drawn over the ED, mid and ES frames.
 """
 from __future__ import annotations
 
@@ -95,3 +96,20 @@ def _draw(maps, dataset_id, record_id, weights_id, *, key) -> None:
                f"({'mean of ' + str(n_heads) + ' heads' if head == 'mean' else 'head ' + head}) as the band under "
                "each trace; one colour scale over all leads.")
     common.explain("ecg_attention")
+
+
+def gradcam_overlay(dataset_id: str, record_id: str, weights_id: str | None, shape) -> tuple:
+    """(the Grad-CAM map upsampled to the frames' shape, or None; the line saying what it shows)."""
+    from cardio_core.analysis.gradcam import upsample_map
+    if not weights_id:
+        return None, ""
+    found = queries.cmr_map(common.store(), weights_id, dataset_id, record_id)
+    if found is None:
+        return None, ("No Grad-CAM for these weights: it is computed for the fine-tuned ACDC classifiers "
+                      "(each patient by its own fold's model).")
+    fold = f" (fold {found['fold']}'s model)" if found.get("fold") is not None else ""
+    note = (f"Grad-CAM{fold} of the predicted group {found['class']} (probability {found['probability']:.2f}) "
+            f"on ResNet {found['layer']}'s {found['grid'].shape[0]} x {found['grid'].shape[1]} grid, upsampled "
+            "bilinearly and scaled to its maximum; one map over the three frames, which the model sees together "
+            "as the channels of one image.")
+    return upsample_map(found["grid"], tuple(shape)), note

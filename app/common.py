@@ -526,7 +526,12 @@ def record_preview(dataset_id: str, record_id: str, *, key: str, weights_id: str
     if array is None:
         pass
     elif info["modality"] == "cmr":
-        st.plotly_chart(cmr_frames_figure(array), key=f"cmr-{key}", config=chart_config(f"cmr-{dataset_id}"))
+        from app.attention_view import gradcam_overlay
+        overlay, note = gradcam_overlay(dataset_id, record_id, weights_id, array.shape[-2:])
+        st.plotly_chart(cmr_frames_figure(array, overlay=overlay), key=f"cmr-{key}",
+                        config=chart_config(f"cmr-{dataset_id}"))
+        if note:
+            st.caption(note)
     else:
         fig = ecg_paper_figure(array, fs, units="mV" if which == "raw" else "SD", review=review)
         # the page's full width (the figure's height leaves the width to bind the 1:1 paper)

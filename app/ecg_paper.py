@@ -132,8 +132,10 @@ def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, titl
     return fig
 
 
-def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: str | None = None) -> go.Figure:
-    """The ED, mid-cycle and ES frames (3, H, W) side by side in grey scale."""
+def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: str | None = None,
+                      overlay: np.ndarray | None = None, overlay_label: str = "Grad-CAM") -> go.Figure:
+    """The ED, mid-cycle and ES frames (3, H, W) side by side in grey scale; `overlay` (H, W) in [0, 1], e.g. an
+    upsampled Grad-CAM map, is drawn over every frame, translucent, with its colour bar."""
     frames = np.asarray(frames, dtype=float)
     if frames.ndim != 3 or frames.shape[0] != len(titles):
         raise ValueError(f"frames must be ({len(titles)}, height, width); got shape {frames.shape}")
@@ -143,6 +145,17 @@ def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: 
     for i, frame in enumerate(frames):
         fig.add_trace(go.Heatmap(z=frame[::-1], colorscale="gray", zmin=lo, zmax=hi if hi > lo else lo + 1,
                                  showscale=False, hoverinfo="skip"), row=1, col=i + 1)
+        if overlay is not None:
+            if np.shape(overlay) != frame.shape:
+                raise ValueError(f"overlay must have the frames' shape {frame.shape}; got {np.shape(overlay)}")
+            # transparent where the map is 0, so the anatomy shows through where the model does not look
+            fig.add_trace(go.Heatmap(z=np.asarray(overlay, dtype=float)[::-1], zmin=0.0, zmax=1.0, opacity=0.5,
+                                     colorscale=[[0, "rgba(0,0,0,0)"], [0.25, "rgba(0,0,255,0.5)"],
+                                                 [0.5, "rgba(0,255,0,0.7)"], [0.75, "rgba(255,255,0,0.9)"],
+                                                 [1, "rgba(255,0,0,1)"]],
+                                     showscale=i == len(frames) - 1, hovertemplate=overlay_label + " %{z:.2f}"
+                                     "<extra></extra>", colorbar=dict(title=overlay_label, thickness=10)),
+                          row=1, col=i + 1)
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     for i in range(2, len(titles) + 1):

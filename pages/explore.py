@@ -148,7 +148,7 @@ else:
     state.sync(rec=None if review else chosen)
     if chosen:
         dataset_id, record_id = chosen.split(":", 1)
-        common.record_preview(dataset_id, record_id, key="explore", weights_id=wid if view != "acdc" else None)
+        common.record_preview(dataset_id, record_id, key="explore", weights_id=wid)
 
 with st.expander("Bookmark this view"):
     with st.form("bookmark"):

@@ -11,6 +11,7 @@ import numpy as np
 from cardio_core.analysis.analyse import analyse_weights, ensure_analysed, is_analysed, mark_analysed
 from cardio_core.analysis.embeddings import compute_embeddings, store_embeddings
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
+from cardio_core.analysis.gradcam import compute_gradcam
 from cardio_core.analysis.metric_rows import store_cmr_accuracy
 from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights
 from cardio_core.catalog import get_weights
@@ -96,6 +97,10 @@ def _finetune_cmr_and_analyse(ctx, parent_id: str, device: str) -> dict:
         store_embeddings(store, f"{run_id}-e{event.epoch:04d}", "acdc", record_ids.iloc[val].tolist(), X, pooling="avg",
                          fold=event.fold)
         accuracy.setdefault(str(event.epoch), {})[str(event.fold)] = float((probs.argmax(1) == labels[val]).mean())
+        # where this fold's model looks in each of its validation patients (Grad-CAM of its predicted group)
+        compute_gradcam(store, f"{run_id}-e{event.epoch:04d}", "acdc", record_ids.iloc[val].tolist(),
+                        [view.arrays[i] for i in val], event.model, classes=view.classes, fold=event.fold,
+                        device=device)
         write_json(acc_file, accuracy)
 
     out = finetune_cmr(ctx, parent_id=parent_id, on_checkpoint=fold_checkpoint)

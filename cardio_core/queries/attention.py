@@ -1,4 +1,5 @@
-"""Read model of a record's attention view: the stored maps of one (weights, record), per source and head."""
+"""Read models of "where the model looks": a record's ECG attention maps per source and head, and a CMR
+record's Grad-CAM map."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,3 +55,15 @@ def attention_records(store, weights_id: str, dataset_id: str) -> list[str]:
     """Records of this dataset whose maps are cached under these weights."""
     return [r for (r,) in store.query("SELECT DISTINCT record_id FROM attention_maps WHERE weights_id = ? AND "
                                       "dataset_id = ? ORDER BY record_id", [weights_id, dataset_id])]
+
+
+def cmr_map(store, weights_id: str, dataset_id: str, record_id: str, kind: str = "gradcam") -> dict | None:
+    """{"grid": (h, w), "class", "probability", "fold", "layer"} stored for this record, or None."""
+    rows = store.query("SELECT n_rows, n_cols, \"values\", class, probability, fold, layer FROM cmr_maps "
+                       "WHERE weights_id = ? AND dataset_id = ? AND record_id = ? AND kind = ?",
+                       [weights_id, dataset_id, str(record_id), kind])
+    if not rows:
+        return None
+    n_rows, n_cols, values, cls, probability, fold, layer = rows[0]
+    return {"grid": np.asarray(values, dtype=np.float32).reshape(n_rows, n_cols), "class": cls,
+            "probability": probability, "fold": fold, "layer": layer}

@@ -272,7 +272,7 @@ CREATE TABLE phenotype_predictions (
     PRIMARY KEY (model_id, subject_id, name)
 );
 """),
-    (10, "where the ECG model looks: attention maps per record and weights", """
+    (10, "where the models look: ECG attention maps and CMR Grad-CAM maps per record and weights", """
 -- cardio_core.analysis.attention: one row per (weights, record, source), all heads, flattened
 -- (heads x leads x time patches, C order). source: block1..blockN (self-attention received, CLS dropped,
 -- averaged over queries) or 'pool' (the attention pool's weights).
@@ -288,6 +288,23 @@ CREATE TABLE attention_maps (
     "values"        FLOAT[] NOT NULL,
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (weights_id, dataset_id, record_id, source)
+);
+-- cardio_core.analysis.gradcam: a CMR classifier's Grad-CAM of one image on its target layer's grid (upsampled
+-- only to be drawn). weights_id is the epoch's entry of a CV run (each patient explained by its own fold's model).
+CREATE TABLE cmr_maps (
+    weights_id      TEXT NOT NULL,
+    dataset_id      TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,         -- 'gradcam'
+    fold            INTEGER,               -- the fold whose model made it
+    class           TEXT,                  -- the class it explains (the model's prediction)
+    probability     DOUBLE,                -- the model's probability of that class
+    layer           TEXT,                  -- 'layer4'
+    n_rows          INTEGER NOT NULL,
+    n_cols          INTEGER NOT NULL,
+    "values"        FLOAT[] NOT NULL,      -- n_rows x n_cols, C order
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (weights_id, dataset_id, record_id, kind)
 );
 """),
 ]

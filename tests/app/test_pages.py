@@ -381,3 +381,45 @@ def test_explore_lda_view_says_which_records_it_was_fitted_on(monkeypatch, works
     # the baseline has no LDA view stored: it is not offered
     base = open_page("explore", monkeypatch, workspace, w=BASELINE_ID)
     assert "chapman_test_lda" not in base.selectbox(key="ex_view").options
+
+
+def test_explore_cmr_record_draws_its_gradcam_over_the_frames(monkeypatch, workspace, tmp_path):
+    import shutil
+    import numpy as np
+    import pandas as pd
+    from cardio_core.analysis.gradcam import CMR_MAP_COLUMNS, store_cmr_maps
+    from cardio_core.config import Workspace
+    from cardio_core.store import Store
+    root = tmp_path / "ws"
+    shutil.copytree(workspace, root)
+    store = Store(Workspace(root).db_path)
+    store.execute("UPDATE datasets SET preprocessed_dir = replace(preprocessed_dir, ?, ?)", [str(workspace), str(root)])
+    patient, fold = store.query("SELECT p.record_id, r.fold FROM preprocessed p JOIN records r USING (dataset_id, "
+                                "record_id) WHERE dataset_id = 'acdc' ORDER BY row_index LIMIT 1")[0]
+    at = open_page("explore", monkeypatch, root, w=CMR_BASELINE_ID, view="acdc", rec=f"acdc:{patient}",
+                   fold=str(fold))
+    assert "No Grad-CAM for these weights" in all_text(at)
+    grid = np.zeros((7, 7), np.float32)
+    grid[2, 3] = 1.0
+    store_cmr_maps(store, pd.DataFrame([(CMR_BASELINE_ID, "acdc", patient, "gradcam", 2, "HCM", 0.81, "layer4", 7, 7,
+                                         grid.ravel().tolist())], columns=CMR_MAP_COLUMNS))
+    at = open_page("explore", monkeypatch, root, w=CMR_BASELINE_ID, view="acdc", rec=f"acdc:{patient}",
+                   fold=str(fold))
+    assert not at.error, [e.value for e in at.error]
+    text = all_text(at)
+    assert "Grad-CAM (fold 2's model) of the predicted group HCM (probability 0.81)" in text
+    assert "layer4's 7 x 7 grid" in text
+    import json
+    frames = [c for c in at.get("plotly_chart") if '"ED"' in c.proto.spec]
+    assert frames, "the CMR frames figure"
+    spec = json.loads(frames[0].proto.spec)
+    overlays = [t for t in spec["data"] if t.get("type") == "heatmap" and t.get("opacity") == 0.5]
+    assert len(overlays) == 3                                   # over ED, mid and ES
+    z = overlays[0]["z"]
+    if isinstance(z, dict):   # plotly's typed-array encoding of a numpy array
+        import base64
+        z = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape([int(n) for n in
+                                                                                  z["shape"].split(",")])
+    z = np.asarray(z, dtype=float)[::-1]
+    assert z.shape == (210, 210) and z.max() == 1.0
+    assert abs(np.unravel_index(z.argmax(), z.shape)[0] - (2.5 * 30)) <= 30   # the hot cell's rows, upsampled

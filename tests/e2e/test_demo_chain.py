@@ -143,6 +143,12 @@ def test_store_holds_embeddings_projections_and_metrics_for_the_baseline_and_eve
     n_acdc = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'acdc' AND NOT excluded")
     assert store.scalar("SELECT count(DISTINCT record_id) FROM embeddings WHERE weights_id = ?", combined) == n_acdc
     assert store.scalar("SELECT count(DISTINCT fold) FROM embeddings WHERE weights_id = ?", combined) == 5
+    # every patient's Grad-CAM, by its own fold's model (the fold it is embedded by), for the group it predicts
+    cams = store.query("SELECT m.record_id, m.fold, e.fold, m.class, m.n_rows FROM cmr_maps m JOIN embeddings e "
+                       "USING (weights_id, dataset_id, record_id) WHERE m.weights_id = ? AND m.kind = 'gradcam'",
+                       combined)
+    assert len(cams) == n_acdc and all(mf == ef for _, mf, ef, _, _ in cams), cams[:3]
+    assert {c for *_, c, _ in cams} <= {"NOR", "MINF", "DCM", "HCM", "RV"} and all(n >= 1 for *_, n in cams)
     assert store.scalar("SELECT aligned_to FROM projections WHERE weights_id = ? AND view = 'acdc_aligned'", combined)
     assert store.scalar("SELECT aligned_to FROM projections WHERE weights_id = ? AND view = 'acdc'", combined) is None
     folds = store.query("SELECT fold, value FROM metrics WHERE weights_id = ? AND name = 'accuracy' AND fold >= 0",
