@@ -96,8 +96,8 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
                                    hoverinfo="skip", marker=dict(size=size + 6, color="rgba(0,0,0,0)",
                                                                  line=dict(color="black", width=1.5))))
     _layout(fig, title, review, height, ranges)
-    fig.update_xaxes(title=axes[0])
-    fig.update_yaxes(title=axes[1])
+    fig.update_xaxes(title_text=axes[0])
+    fig.update_yaxes(title_text=axes[1])
     return fig
 
 

@@ -98,6 +98,7 @@ def test_a_finetune_job_killed_at_every_stage_resumes_to_a_consistent_store(smal
         views = store.query("SELECT view, count(*) FROM projections WHERE weights_id = ? GROUP BY view", [wid])
         # every view exactly once; a checkpoint also has its aligned layout of each (the epoch evolution's)
         expected = {v: 1 for v in VIEWS} | ({f"{v}_aligned": 1 for v in VIEWS} if wid != base else {})
+        expected["chapman_test_lda"] = 1   # the supervised view: fitted on train, never aligned
         assert dict(views) == expected, (wid, views)
         assert store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?",
                             [f"{wid}:chapman_test"]) == n_test

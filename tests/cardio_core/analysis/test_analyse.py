@@ -46,7 +46,7 @@ def test_a_baseline_cancelled_inside_its_cross_domain_view_is_analysed_again(tmp
     state["fail_at"] = None
     calls.clear()
     assert analyse.ensure_analysed(store, "base") is True
-    assert calls == ["embed", "metrics", "project:chapman_test", "project:cross_domain"]
+    assert calls == ["embed", "metrics", "project:chapman_test", "project:cross_domain", "project:chapman_test_lda"]
     assert analyse.is_analysed(store, "base") and analyse.ensure_analysed(store, "base") is False
 
 
