@@ -526,7 +526,7 @@ def record_preview(dataset_id: str, record_id: str, *, key: str, weights_id: str
     if array is None:
         pass
     elif info["modality"] == "cmr":
-        from app.attention_view import gradcam_overlay
+        from app.model_maps import gradcam_overlay
         overlay, note = gradcam_overlay(dataset_id, record_id, weights_id, array.shape[-2:])
         st.plotly_chart(cmr_frames_figure(array, overlay=overlay), key=f"cmr-{key}",
                         config=chart_config(f"cmr-{dataset_id}"))
@@ -538,7 +538,7 @@ def record_preview(dataset_id: str, record_id: str, *, key: str, weights_id: str
         st.plotly_chart(fig, key=f"ecg-{key}", config=chart_config(f"ecg-{dataset_id}"), width="stretch")
     # the model's view reads the preprocessed input, so a missing raw file does not hide it
     if weights_id and info["modality"] == "ecg":
-        from app.attention_view import attention_view
+        from app.model_maps import attention_view
         attention_view(dataset_id, record_id, weights_id, key=key)
 
 

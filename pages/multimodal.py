@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import common, state
 from app.figures import paired_figure
+from app.model_maps import patch_similarity_section
 from cardio_core.labels import CMR_PHENOTYPES
 
 st.title("Multimodal (ECG ↔ CMR)")
@@ -82,6 +83,9 @@ else:
         if review:
             shown["record_id"] = shown["record_id"].astype(str).map(labels)
         common.show_table(shown, f"joint-selection-{pair_id}", key="mm_sel_table")
+
+st.subheader("Where each CMR matches its own ECG")
+patch_similarity_section(pair_id, review=review)
 
 st.subheader("Encoder families")
 fam = common.families(db)

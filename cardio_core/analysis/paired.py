@@ -22,6 +22,7 @@ import numpy as np
 from cardio_core import faults
 from cardio_core.analysis.analyse import clear_analysed, mark_analysed
 from cardio_core.analysis.embeddings import compute_embeddings, pooling_of, store_embeddings
+from cardio_core.analysis.cmr_maps import compute_patch_similarity
 from cardio_core.analysis.metric_rows import MetricRows
 from cardio_core.analysis.projections import project_weights
 from cardio_core.errors import CardioError
@@ -111,6 +112,8 @@ def analyse_pair(store: Store, pair_id: str, *, ecg_encoder=None, cmr_encoder=No
     z_cmr = project_to_shared(projectors[1], X_cmr, device=device)
     store_embeddings(store, pair_id, PAIRED_DATASETS["ecg"], ids, z_ecg, pooling="projected")
     store_embeddings(store, pair_id, PAIRED_DATASETS["cmr"], ids, z_cmr, pooling="projected")
+    # where each subject's CMR matches its own ECG in the shared space (the paper's Fig. 6 heatmap)
+    compute_patch_similarity(store, pair_id, ids, view.cmr.arrays, cmr.model, projectors[1], z_ecg, device=device)
     retrieval = cross_modal_retrieval(z_ecg, z_cmr, seed=seed)
     for direction, summary in retrieval.items():
         for key, m in summary.items():

@@ -34,15 +34,18 @@ class CmrResNet50(ResNet):
         self.fc = nn.Identity()
         self.head = nn.Linear(2048, num_classes) if num_classes > 0 else nn.Identity()
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The embedding: (B, 2048) global-average-pooled trunk output."""
+    def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """layer4's output before pooling: (B, 2048, h, w), e.g. 7 x 7 at 210 px."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"CmrResNet50 expects input (B, 3, H, W), got {tuple(x.shape)}")
         if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
                               antialias=True)
-        return torch.flatten(self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(
-            self.maxpool(self.relu(self.bn1(self.conv1(x))))))))), 1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x))))))))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding: (B, 2048) global-average-pooled trunk output."""
+        return torch.flatten(self.avgpool(self.forward_feature_map(x)), 1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)

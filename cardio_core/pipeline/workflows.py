@@ -11,7 +11,7 @@ import numpy as np
 from cardio_core.analysis.analyse import analyse_weights, ensure_analysed, is_analysed, mark_analysed
 from cardio_core.analysis.embeddings import compute_embeddings, store_embeddings
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
-from cardio_core.analysis.gradcam import compute_gradcam
+from cardio_core.analysis.cmr_maps import compute_gradcam
 from cardio_core.analysis.metric_rows import store_cmr_accuracy
 from cardio_core.analysis.projections import MODALITY_VIEWS, configure_numba_cache, project_weights
 from cardio_core.catalog import get_weights

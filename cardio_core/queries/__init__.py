@@ -5,7 +5,7 @@ Nothing here trains, fits or projects anything: it only reads what the pipeline 
 SQL is parameterised. One module per concern: workspace (Overview), weights (pickers,
 lineage), points (projection points, filters, colours), selection, metrics, records.
 """
-from cardio_core.queries.attention import (attention_records, cmr_map, heads_view, patch_samples,
+from cardio_core.queries.attention import (attention_records, cmr_map, cmr_map_records, heads_view, patch_samples,
                                            record_attention, source_label)
 from cardio_core.queries.metrics import (PROBE_NAMES, acdc_folds, best_checkpoint, best_checkpoint_of,
                                          centroid_tables, continuation_order, label_baseline, metrics,
@@ -22,7 +22,7 @@ from cardio_core.queries.weights import (SELECTION_METRIC, available_views, base
 from cardio_core.queries.workspace import demo_job_active, next_steps, workspace_summary
 
 __all__ = [
-    "attention_records", "cmr_map", "heads_view", "patch_samples", "record_attention", "source_label",
+    "attention_records", "cmr_map", "cmr_map_records", "heads_view", "patch_samples", "record_attention", "source_label",
     "PROBE_NAMES", "acdc_folds", "best_checkpoint", "best_checkpoint_of", "centroid_tables", "continuation_order",
     "label_baseline", "metrics", "per_class_table", "prevalence_vs_f1", "probe_trend", "runs_of", "scope_size",
     "silhouette_comparison",

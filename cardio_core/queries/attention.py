@@ -67,3 +67,9 @@ def cmr_map(store, weights_id: str, dataset_id: str, record_id: str, kind: str =
     n_rows, n_cols, values, cls, probability, fold, layer = rows[0]
     return {"grid": np.asarray(values, dtype=np.float32).reshape(n_rows, n_cols), "class": cls,
             "probability": probability, "fold": fold, "layer": layer}
+
+
+def cmr_map_records(store, weights_id: str, dataset_id: str, kind: str = "gradcam") -> list[str]:
+    """Records of this dataset with a stored CMR map of this kind under these weights (or pair)."""
+    return [r for (r,) in store.query("SELECT record_id FROM cmr_maps WHERE weights_id = ? AND dataset_id = ? AND "
+                                      "kind = ? ORDER BY record_id", [weights_id, dataset_id, kind])]

@@ -289,7 +289,7 @@ CREATE TABLE attention_maps (
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (weights_id, dataset_id, record_id, source)
 );
--- cardio_core.analysis.gradcam: a CMR classifier's Grad-CAM of one image on its target layer's grid (upsampled
+-- cardio_core.analysis.cmr_maps: a CMR classifier's Grad-CAM of one image on its target layer's grid (upsampled
 -- only to be drawn). weights_id is the epoch's entry of a CV run (each patient explained by its own fold's model).
 CREATE TABLE cmr_maps (
     weights_id      TEXT NOT NULL,

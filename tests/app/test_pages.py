@@ -387,7 +387,7 @@ def test_explore_cmr_record_draws_its_gradcam_over_the_frames(monkeypatch, works
     import shutil
     import numpy as np
     import pandas as pd
-    from cardio_core.analysis.gradcam import CMR_MAP_COLUMNS, store_cmr_maps
+    from cardio_core.analysis.cmr_maps import CMR_MAP_COLUMNS, store_cmr_maps
     from cardio_core.config import Workspace
     from cardio_core.store import Store
     root = tmp_path / "ws"

@@ -173,6 +173,13 @@ def test_mmcl_stage_trains_a_pair_on_the_paired_cohort_and_the_acdc_fine_tune_st
     assert store.scalar("SELECT count(*) FROM projections WHERE weights_id = ? AND view = 'paired_joint'", [pair_id])
     for wid in (pair_id, ecg_id, cmr_id):
         assert store.scalar("SELECT count(*) FROM analysis_complete WHERE weights_id = ?", [wid]) == 1, wid
+    # the patch-similarity heatmap of every test subject: cosines on layer4's grid
+    n_test = store.scalar("SELECT count(*) FROM records WHERE dataset_id = 'paired_cmr' AND split = 'test' "
+                          "AND NOT excluded")
+    heat = store.query("SELECT n_rows, n_cols, \"values\" FROM cmr_maps WHERE weights_id = ? AND kind = "
+                       "'patch_similarity' AND dataset_id = 'paired_cmr'", [pair_id])
+    assert len(heat) == n_test > 0
+    assert all(len(v) == r * c and all(-1.0001 <= x <= 1.0001 for x in v) for r, c, v in heat)
 
 
 def test_the_resumed_demo_continued_its_own_runs(demo_ws):
@@ -238,6 +245,11 @@ def test_multimodal_page_shows_the_demo_pair_with_retrieval_and_the_joint_layout
     assert page.locator(".js-plotly-plot").count() >= 1          # the joint layout
     assert page.get_by_text("No joint layout for this pair").count() == 0
     page.screenshot(path=str(ARTIFACTS / "demo-multimodal.png"), full_page=True)
+    heat = page.get_by_text("Cosine similarity of each location").first
+    heat.wait_for(timeout=30_000)
+    heat.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "demo-patch-similarity.png"))
 
 
 def test_select_on_the_demo_scatter_and_preview_a_real_record(page):

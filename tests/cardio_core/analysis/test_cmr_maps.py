@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from cardio_core.analysis.gradcam import grad_cam, upsample_map
+from cardio_core.analysis.cmr_maps import grad_cam, upsample_map
 
 
 class _Toy(nn.Module):
@@ -69,7 +69,7 @@ def test_upsample_is_bilinear_and_scaled_to_one():
 
 
 def test_compute_gradcam_stores_each_images_map_for_its_predicted_class_and_replaces(tmp_path):
-    from cardio_core.analysis.gradcam import compute_gradcam
+    from cardio_core.analysis.cmr_maps import compute_gradcam
     from cardio_core.labels import ACDC_GROUPS
     from cardio_core.models.cmr_resnet import CmrResNet50
     from cardio_core.queries import cmr_map
@@ -92,3 +92,39 @@ def test_compute_gradcam_stores_each_images_map_for_its_predicted_class_and_repl
     compute_gradcam(store, "cv-e0001", "acdc", ["p2"], images[1:2], model, classes=ACDC_GROUPS, fold=3)
     assert store.scalar("SELECT count(*) FROM cmr_maps") == 3                  # replaced, not duplicated
     assert cmr_map(store, "cv-e0001", "acdc", "nobody") is None
+
+
+def test_patch_similarity_is_the_cosine_of_each_projected_location_with_the_ecg_projection():
+    from cardio_core.analysis.cmr_maps import patch_similarity
+    from cardio_core.models.cmr_resnet import CmrResNet50
+    from cardio_core.models.projector import ProjectionHead
+    torch.manual_seed(0)
+    model = CmrResNet50(num_classes=0, input_size=96)
+    head = ProjectionHead(2048, 64, 16)
+    x = torch.rand(2, 3, 96, 96)
+    z_ecg = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1).numpy()
+    got = patch_similarity(model, head, x, z_ecg)
+    assert got.shape == (2, 3, 3)
+    # by hand: layer4's grid from the trunk, location by location through the projector, cosine in numpy
+    model.eval()
+    head.eval()
+    with torch.no_grad():
+        t = torch.nn.functional.interpolate(x, size=(96, 96))
+        t = model.maxpool(model.relu(model.bn1(model.conv1(t))))
+        grid = model.layer4(model.layer3(model.layer2(model.layer1(t)))).numpy()
+        for b in range(2):
+            for i in range(3):
+                for j in range(3):
+                    v = head(torch.from_numpy(grid[b, :, i, j].copy())[None])[0].numpy()
+                    expected = v @ z_ecg[b] / (np.linalg.norm(v) * np.linalg.norm(z_ecg[b]))
+                    assert got[b, i, j] == pytest.approx(float(expected), abs=1e-5)
+    # the pooled embedding's projection is not what it compares: each location on its own
+    assert np.ptp(got[0]) > 0
+
+
+def test_upsample_minmax_scales_a_signed_map():
+    up = upsample_map(np.array([[-0.5, 0.5]], dtype=np.float32), (1, 4), scale="minmax")
+    assert up.min() == pytest.approx(0.0) and up.max() == pytest.approx(1.0)
+    assert upsample_map(np.full((2, 2), 0.3), (4, 4), scale="minmax").max() == 0.0
+    with pytest.raises(ValueError, match="scale"):
+        upsample_map(np.ones((2, 2)), (4, 4), scale="log")

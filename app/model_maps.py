@@ -1,7 +1,7 @@
 """Where the model looks in a record. ECG: the encoder's attention as heat bands under the leads of its own
 input, read from the maps the analysis pass cached (cardio_core.analysis.attention); for any other record it
 queues an `attention` job and shows its state, never computing in the page's request. CMR: the fine-tuned
-classifier's Grad-CAM (cardio_core.analysis.gradcam), stored for every validation patient when its fold's
+classifier's Grad-CAM (cardio_core.analysis.cmr_maps), stored for every validation patient when its fold's
 checkpoint was analysed, drawn over the ED, mid and ES frames.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _draw(maps, dataset_id, record_id, weights_id, *, key) -> None:
 
 def gradcam_overlay(dataset_id: str, record_id: str, weights_id: str | None, shape) -> tuple:
     """(the Grad-CAM map upsampled to the frames' shape, or None; the line saying what it shows)."""
-    from cardio_core.analysis.gradcam import upsample_map
+    from cardio_core.analysis.cmr_maps import upsample_map
     if not weights_id:
         return None, ""
     found = queries.cmr_map(common.store(), weights_id, dataset_id, record_id)
@@ -113,3 +113,38 @@ def gradcam_overlay(dataset_id: str, record_id: str, weights_id: str | None, sha
             "bilinearly and scaled to its maximum; one map over the three frames, which the model sees together "
             "as the channels of one image.")
     return upsample_map(found["grid"], tuple(shape)), note
+
+
+def patch_similarity_section(pair_id: str, *, review: bool) -> None:
+    """A paired test subject's CMR frames with MMCL's patch-similarity heatmap (the paper's Fig. 6)."""
+    from app.ecg_paper import cmr_frames_figure
+    from cardio_core.analysis.cmr_maps import upsample_map
+    from cardio_core.vocabulary import PAIRED_DATASETS
+
+    store = common.store()
+    dataset_id = PAIRED_DATASETS["cmr"]
+    subjects = queries.cmr_map_records(store, pair_id, dataset_id, "patch_similarity")
+    if not subjects:
+        st.caption("No patch-similarity maps for this pair: they need the pair's contrastive projectors (the "
+                   "released files do not include them) and a finished analysis.")
+        return
+    labels = {s: f"subject {i + 1}" for i, s in enumerate(subjects)} if review else {s: s for s in subjects}
+    state.init_widget("mm_heat_subject", "heat", subjects[0], choices=subjects)
+    subject = st.selectbox("Test subject", subjects, key="mm_heat_subject", format_func=lambda s: labels[s])
+    state.sync(heat=None if review or subject == subjects[0] else subject)
+    found = queries.cmr_map(store, pair_id, dataset_id, subject, kind="patch_similarity")
+    info = queries.record_info(store, dataset_id, subject)
+    roots = [common.workspace().root] + ([info["source_dir"]] if info and info.get("source_dir") else [])
+    try:
+        frames, _ = queries.load_record_signal(store, info, "preprocessed", roots)
+    except Exception as exc:  # a bad file must not break the page: say which file and why
+        st.warning(f"Cannot show this subject's CMR: {common.redact(exc)}")
+        return
+    grid = found["grid"]
+    overlay = upsample_map(grid, frames.shape[-2:], scale="minmax")
+    st.plotly_chart(cmr_frames_figure(frames, overlay=overlay, overlay_label="similarity"),
+                    key=f"mm-heat-{pair_id}", config=common.chart_config(f"patch-similarity-{pair_id}"))
+    st.caption(f"Cosine similarity of each location of the CMR encoder's layer4 grid ({grid.shape[0]} x "
+               f"{grid.shape[1]}), through the image projector, with this subject's own ECG projection: "
+               f"{grid.min():.2f} to {grid.max():.2f}, drawn from its minimum (transparent) to its maximum (red), "
+               "upsampled bilinearly, over the ED, mid and ES frames.")
