@@ -23,6 +23,11 @@ a = common.weights_picker("Left (A)", "cmp_a", "base", projected, queries.baseli
 b = common.weights_picker("Right (B)", "cmp_b", "w", projected, finetuned, container=c2)
 with c2:
     common.best_checkpoint_caption(db, b)
+# what each side's label score adds over age, sex and body size alone (queries.label_baseline)
+modality_of = dict(zip(projected["weights_id"], projected["modality"]))
+for column, wid in ((c1, a), (c2, b)):
+    with column:
+        common.label_baseline_caption(db, wid, "acdc" if modality_of.get(wid) == "cmr" else "chapman")
 shared_views = [v for v in common.available_views(db, a) if v in common.available_views(db, b)]
 if not shared_views:
     st.warning("These two weights have no projection view in common; pick another pair.")

@@ -423,3 +423,10 @@ def test_explore_cmr_record_draws_its_gradcam_over_the_frames(monkeypatch, works
     z = np.asarray(z, dtype=float)[::-1]
     assert z.shape == (210, 210) and z.max() == 1.0
     assert abs(np.unravel_index(z.argmax(), z.shape)[0] - (2.5 * 30)) <= 30   # the hot cell's rows, upsampled
+
+
+def test_compare_sets_both_sides_beside_what_demographics_alone_reach(monkeypatch, workspace):
+    at = open_page("compare", monkeypatch, workspace, base=BASELINE_ID, w=checkpoint_id(10))
+    captions = [c.value for c in at.caption if c.value.startswith("Demographics alone (age and sex)")]
+    assert len(captions) == 2, captions                       # one under A, one under B
+    assert all("linear-probe macro F1 0.210" in c for c in captions)
