@@ -132,6 +132,11 @@ def ecg_paper_figure(signal: np.ndarray, fs: float = 500.0, *, leads=LEADS, titl
     return fig
 
 
+# transparent at 0 (the anatomy shows through), through yellow, to red at the map's maximum
+OVERLAY_COLOURS = [[0, "rgba(255,255,0,0)"], [0.35, "rgba(255,220,0,0.35)"], [0.7, "rgba(255,120,0,0.65)"],
+                   [1, "rgba(220,0,0,0.9)"]]
+
+
 def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: str | None = None,
                       overlay: np.ndarray | None = None, overlay_label: str = "Grad-CAM") -> go.Figure:
     """The ED, mid-cycle and ES frames (3, H, W) side by side in grey scale; `overlay` (H, W) in [0, 1], e.g. an
@@ -149,10 +154,8 @@ def cmr_frames_figure(frames: np.ndarray, *, titles=("ED", "mid", "ES"), title: 
             if np.shape(overlay) != frame.shape:
                 raise ValueError(f"overlay must have the frames' shape {frame.shape}; got {np.shape(overlay)}")
             # transparent where the map is 0, so the anatomy shows through where the model does not look
-            fig.add_trace(go.Heatmap(z=np.asarray(overlay, dtype=float)[::-1], zmin=0.0, zmax=1.0, opacity=0.5,
-                                     colorscale=[[0, "rgba(0,0,0,0)"], [0.25, "rgba(0,0,255,0.5)"],
-                                                 [0.5, "rgba(0,255,0,0.7)"], [0.75, "rgba(255,255,0,0.9)"],
-                                                 [1, "rgba(255,0,0,1)"]],
+            fig.add_trace(go.Heatmap(z=np.asarray(overlay, dtype=float)[::-1], zmin=0.0, zmax=1.0, opacity=0.8,
+                                     name=overlay_label, colorscale=OVERLAY_COLOURS,
                                      showscale=i == len(frames) - 1, hovertemplate=overlay_label + " %{z:.2f}"
                                      "<extra></extra>", colorbar=dict(title=overlay_label, thickness=10)),
                           row=1, col=i + 1)
@@ -178,7 +181,7 @@ def ecg_attention_figure(signal: np.ndarray, attention: np.ndarray, fs: float = 
 
     Patch p of a lead covers samples [p * L / n_time, (p + 1) * L / n_time); the band's cells are drawn over
     exactly those seconds, so a hot cell sits under the beat the model attended to. One colour scale for all
-    leads (0 to the map's maximum), so leads compare.
+    leads (the map's minimum to its maximum), so leads compare.
     """
     leads = tuple(leads)
     signal = np.asarray(signal, dtype=float)
@@ -211,8 +214,12 @@ def ecg_attention_figure(signal: np.ndarray, attention: np.ndarray, fs: float = 
         z.append(attention[r].tolist())
         y_edges.append(band_top + ATTENTION_ROW - 1.5)
     y_edges = y_edges[:-1]
-    hi = float(np.nanmax(attention)) if np.isfinite(attention).any() else 1.0
-    heat = go.Heatmap(z=z, x=edges, y=y_edges, zmin=0.0, zmax=hi if hi > 0 else 1.0, colorscale=ATTENTION_COLOURS,
+    # one scale over all leads from the map's own minimum to its maximum: attention near uniform (1/300 per
+    # patch) would otherwise colour every cell alike; the colour bar keeps the values readable
+    finite = attention[np.isfinite(attention)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    heat = go.Heatmap(z=z, x=edges, y=y_edges, zmin=lo, zmax=hi if hi > lo else lo + 1e-9,
+                      colorscale=ATTENTION_COLOURS,
                       colorbar=dict(title=dict(text=colour_label, side="right"), thickness=12, len=0.6),
                       hovertemplate="%{x:.2f} s · " + colour_label + " %{z:.4f}<extra></extra>", name=colour_label)
     trace = go.Scatter(x=np.concatenate(xs), y=np.concatenate(ys), mode="lines", hoverinfo="skip",

@@ -94,7 +94,7 @@ def _draw(maps, dataset_id, record_id, weights_id, *, key) -> None:
     st.caption(f"The model's input (preprocessed, the first {length / fs:g} s) with "
                f"{queries.source_label(source)} per lead and {1000 * patch / fs:g} ms patch "
                f"({'mean of ' + str(n_heads) + ' heads' if head == 'mean' else 'head ' + head}) as the band under "
-               "each trace; one colour scale over all leads.")
+               "each trace; one colour scale over all leads, from the map's minimum to its maximum.")
     common.explain("ecg_attention")
 
 

@@ -413,7 +413,7 @@ def test_explore_cmr_record_draws_its_gradcam_over_the_frames(monkeypatch, works
     frames = [c for c in at.get("plotly_chart") if '"ED"' in c.proto.spec]
     assert frames, "the CMR frames figure"
     spec = json.loads(frames[0].proto.spec)
-    overlays = [t for t in spec["data"] if t.get("type") == "heatmap" and t.get("opacity") == 0.5]
+    overlays = [t for t in spec["data"] if t.get("type") == "heatmap" and t.get("name") == "Grad-CAM"]
     assert len(overlays) == 3                                   # over ED, mid and ES
     z = overlays[0]["z"]
     if isinstance(z, dict):   # plotly's typed-array encoding of a numpy array
