@@ -106,8 +106,9 @@ def run_embed(spec, ctx) -> dict:
 
 
 def run_attention(spec, ctx) -> dict:
-    from cardio_core.pipeline import workflows
-    return workflows.attention(ctx, spec.weights, spec.dataset, list(spec.params["record_ids"]))
+    # straight to the analysis step, not through workflows (which imports Lightning): a user waits for this one
+    from cardio_core.analysis.attention import attention_job
+    return attention_job(ctx, spec.weights, spec.dataset, list(spec.params["record_ids"]))
 
 
 def run_project(spec, ctx) -> dict:

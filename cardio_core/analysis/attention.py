@@ -161,3 +161,11 @@ def cache_attention_sample(store: Store, weights_id: str, *, encoder=None, devic
             counts[dataset_id] = compute_attention(store, weights_id, dataset_id, ids, encoder=encoder,
                                                    device=device)
     return counts
+
+
+def attention_job(ctx, weights_id: str, dataset_id: str, record_ids: list[str]) -> dict:
+    """The `attention` job: these records' maps under these ECG weights, stored."""
+    from cardio_core.models.device import resolve_device
+    ctx.report_progress(step=0, total_steps=1, message=f"attention of {len(record_ids)} records under {weights_id}")
+    n = compute_attention(ctx.store, weights_id, dataset_id, record_ids, device=resolve_device(ctx.spec.device))
+    return {"weights_id": weights_id, "dataset_id": dataset_id, "records": n}

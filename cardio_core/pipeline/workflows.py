@@ -196,15 +196,6 @@ def embed(ctx, weights_ids: list[str]) -> dict:
     return out
 
 
-def attention(ctx, weights_id: str, dataset_id: str, record_ids: list[str]) -> dict:
-    """Attention maps of these records under these ECG weights (cardio_core.analysis.attention), stored."""
-    from cardio_core.analysis.attention import compute_attention
-    from cardio_core.models.device import resolve_device
-    ctx.report_progress(step=0, total_steps=1, message=f"attention of {len(record_ids)} records under {weights_id}")
-    n = compute_attention(ctx.store, weights_id, dataset_id, record_ids, device=resolve_device(ctx.spec.device))
-    return {"weights_id": weights_id, "dataset_id": dataset_id, "records": n}
-
-
 def project(ctx, weights_ids: list[str]) -> dict:
     configure_numba_cache(ctx.workspace.cache_dir)
     out = {}
