@@ -183,9 +183,11 @@ def load_projection(store: Store, proj_id: str) -> pd.DataFrame:
 def fit_lda(X_fit: np.ndarray, y_fit, X_draw: np.ndarray) -> tuple[np.ndarray, dict]:
     """Linear discriminant analysis fitted on (X_fit, y_fit), applied to X_draw: ((n_draw, 2) float32, facts).
 
-    scikit-learn's SVD solver (no covariance inverse, so fine with more dimensions than records per class).
-    Needs at least 3 classes with 2 or more records each for two discriminant axes; rarer classes are left out
-    of the fit (they are still drawn)."""
+    scikit-learn's eigen solver with Ledoit-Wolf shrinkage of the within-class covariance: with about as many
+    train records as dimensions (the demo: 390 records, 384-d) the unshrunk covariance is nearly singular and
+    the axes fit noise in the train records that the test records do not share. Needs at least 3 classes with
+    2 or more records each for two discriminant axes; rarer classes are left out of the fit (they are still
+    drawn)."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     X_fit, X_draw = np.asarray(X_fit, dtype=np.float64), np.asarray(X_draw, dtype=np.float64)
     y_fit = np.asarray(y_fit, dtype=str)
@@ -197,7 +199,7 @@ def fit_lda(X_fit: np.ndarray, y_fit, X_draw: np.ndarray) -> tuple[np.ndarray, d
         raise ValueError(f"LDA to 2-D needs 3 classes with at least 2 fitted records each; got "
                          f"{dict(zip(classes.tolist(), counts.tolist()))}")
     keep = np.isin(y_fit, kept)
-    lda = LinearDiscriminantAnalysis(n_components=2, solver="svd").fit(X_fit[keep], y_fit[keep])
+    lda = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit(X_fit[keep], y_fit[keep])
     facts = {"classes": kept.tolist(), "n_fit": int(keep.sum()),
              "explained_variance_ratio": [float(v) for v in lda.explained_variance_ratio_[:2]]}
     return lda.transform(X_draw).astype(np.float32), facts

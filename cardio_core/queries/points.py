@@ -59,7 +59,7 @@ def projection_method(store, weights_id: str, view: str) -> str:
     params = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
     if method == "lda":   # say which records it was fitted on: never the ones drawn
         classes = ", ".join(params.get("classes", []))
-        return (f"LDA (scikit-learn, SVD solver) of the {params.get('input_dims', '')}-d embeddings onto 2 "
+        return (f"LDA (scikit-learn, Ledoit-Wolf shrinkage) of the {params.get('input_dims', '')}-d embeddings onto 2 "
                 f"discriminant axes of the {params.get('target', 'labels')}, fitted on {params.get('n_fit', '?')} "
                 f"{params.get('fitted_on', 'train')} records ({classes}); drawn on the {params.get('drawn_on', 'test')} "
                 "records, which it was not fitted on")

@@ -376,7 +376,7 @@ def test_explore_lda_view_says_which_records_it_was_fitted_on(monkeypatch, works
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="ex_view").value == "chapman_test_lda"
     text = all_text(at)
-    assert "LDA (scikit-learn, SVD solver) of the 384-d embeddings" in text
+    assert "LDA (scikit-learn, Ledoit-Wolf shrinkage) of the 384-d embeddings" in text
     assert "fitted on 120 chapman train records" in text and "which it was not fitted on" in text
     # the baseline has no LDA view stored: it is not offered
     base = open_page("explore", monkeypatch, workspace, w=BASELINE_ID)

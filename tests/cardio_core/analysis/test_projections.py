@@ -126,7 +126,7 @@ def test_fit_lda_is_sklearns_lda_applied_to_other_records_and_needs_three_classe
     labels = np.array(["AFIB", "SB", "SR"])[y]
     fit, draw = slice(0, 300), slice(300, 400)
     layout, facts = fit_lda(X[fit], labels[fit], X[draw])
-    reference = LinearDiscriminantAnalysis(n_components=2, solver="svd").fit(X[fit], labels[fit]).transform(X[draw])
+    reference = LinearDiscriminantAnalysis(n_components=2, solver="eigen", shrinkage="auto").fit(X[fit], labels[fit]).transform(X[draw])
     np.testing.assert_allclose(layout, reference, rtol=1e-4, atol=1e-4)
     assert layout.shape == (100, 2) and facts["classes"] == ["AFIB", "SB", "SR"] and facts["n_fit"] == 300
     # a class with a single fitted record is left out of the fit (it would have no within-class scatter)
