@@ -133,17 +133,8 @@ def store_attention(store: Store, maps: pd.DataFrame) -> None:
     missing = [c for c in ATTENTION_COLUMNS if c not in maps.columns]
     if missing:
         raise ValueError(f"attention maps lack the columns {missing}")
-    keys = maps[["weights_id", "dataset_id", "record_id"]].drop_duplicates()
-    with store.write() as con:
-        con.register("_keys", keys)
-        con.execute("DELETE FROM attention_maps a USING _keys k WHERE a.weights_id = k.weights_id "
-                    "AND a.dataset_id = k.dataset_id AND a.record_id = k.record_id")
-        con.unregister("_keys")
-        con.register("_att", maps[ATTENTION_COLUMNS])
-        cols = ", ".join(f'"{c}"' for c in ATTENTION_COLUMNS)
-        select = cols.replace('"values"', '"values"::FLOAT[]')
-        con.execute(f"INSERT INTO attention_maps ({cols}) SELECT {select} FROM _att")
-        con.unregister("_att")
+    store.replace_rows("attention_maps", maps[ATTENTION_COLUMNS], ["weights_id", "dataset_id", "record_id"],
+                       casts={"values": "FLOAT[]"})
 
 
 def cache_attention_sample(store: Store, weights_id: str, *, encoder=None, device: str = "cpu",

@@ -118,19 +118,8 @@ def store_cmr_maps(store, maps) -> None:
     missing = [c for c in CMR_MAP_COLUMNS if c not in maps.columns]
     if missing:
         raise ValueError(f"CMR maps lack the columns {missing}")
-    if maps.empty:
-        return
-    keys = maps[["weights_id", "dataset_id", "record_id", "kind"]].drop_duplicates()
-    cols = ", ".join(f'"{c}"' for c in CMR_MAP_COLUMNS)
-    select = cols.replace('"values"', '"values"::FLOAT[]').replace('"fold"', '"fold"::INTEGER')
-    with store.write() as con:
-        con.register("_keys", keys)
-        con.execute("DELETE FROM cmr_maps m USING _keys k WHERE m.weights_id = k.weights_id AND m.dataset_id = "
-                    "k.dataset_id AND m.record_id = k.record_id AND m.kind = k.kind")
-        con.unregister("_keys")
-        con.register("_maps", maps[CMR_MAP_COLUMNS])
-        con.execute(f"INSERT INTO cmr_maps ({cols}) SELECT {select} FROM _maps")
-        con.unregister("_maps")
+    store.replace_rows("cmr_maps", maps[CMR_MAP_COLUMNS], ["weights_id", "dataset_id", "record_id", "kind"],
+                       casts={"values": "FLOAT[]", "fold": "INTEGER"})
 
 
 def patch_similarity(cmr_model, cmr_head, x, z_ecg) -> np.ndarray:

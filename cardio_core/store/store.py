@@ -297,6 +297,25 @@ class Store:
                 con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
                 con.unregister("_incoming")
 
+    def replace_rows(self, table: str, df: pd.DataFrame, keys: Sequence[str], casts: dict[str, str] | None = None
+                     ) -> None:
+        """Replace the rows of `table` whose `keys` match a row of `df` by `df`'s rows, atomically; `casts`
+        (column -> SQL type, e.g. {"values": "FLOAT[]"}) converts columns on the way in."""
+        if not table.isidentifier() or not all(str(k).isidentifier() for k in [*keys, *df.columns]):
+            raise ValueError(f"bad table or column name in {table!r} {list(df.columns)}")
+        if df.empty:
+            return
+        cols = ", ".join(f'"{c}"' for c in df.columns)
+        select = ", ".join(f'"{c}"::{casts[c]}' if casts and c in casts else f'"{c}"' for c in df.columns)
+        match = " AND ".join(f't."{k}" = k."{k}"' for k in keys)
+        with self.write() as con:
+            con.register("_keys", df[list(keys)].drop_duplicates())
+            con.execute(f"DELETE FROM {table} t USING _keys k WHERE {match}")
+            con.unregister("_keys")
+            con.register("_incoming", df)
+            con.execute(f"INSERT INTO {table} ({cols}) SELECT {select} FROM _incoming")
+            con.unregister("_incoming")
+
     def record_problem(self, file: str, problem: str, stage: str, dataset_id: str | None = None) -> None:
         self.execute("INSERT INTO problems (dataset_id, file, problem, stage) VALUES (?, ?, ?, ?)",
                      [dataset_id, str(file), problem, stage])
