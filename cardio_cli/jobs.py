@@ -206,6 +206,87 @@ def cmd_slurm(args, ws: Workspace) -> int:
     return 0
 
 
+def _number_list(cast):
+    def parse(text: str):
+        try:
+            return [cast(x) for x in text.replace(" ", "").split(",") if x]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {cast.__name__}s, got {text!r}") from None
+    return parse
+
+
+def cmd_sweep(args, ws: Workspace) -> int:
+    from jobs.sweeps import plan_sweep, submit_sweep
+    runner = _runner(args, ws)
+    plan = plan_sweep(_spec_from_args(args), args.seeds, args.fractions, subset_seed=args.subset_seed,
+                      name=args.name)
+    group_id = submit_sweep(runner, plan)
+    print(group_id)
+    print(f"{len(plan.seeds)} seeds x {len(plan.fractions)} fractions = {len(plan.members())} fine-tune jobs queued",
+          file=sys.stderr)
+    if args.wait:
+        return _follow_sweep(runner, group_id)
+    return 0
+
+
+def _follow_sweep(runner: LocalRunner, group_id: str, interval: float = 2.0) -> int:
+    from cardio_core.queries.sweeps import sweep_members
+    while True:
+        runner.poll()
+        members = sweep_members(runner.store, group_id)
+        if members["status"].isin(FINAL).all():
+            break
+        time.sleep(interval)
+    _print_sweep(runner, group_id)
+    return 0 if (members["status"] == "succeeded").all() else 1
+
+
+def _print_sweep(runner: LocalRunner, group_id: str) -> None:
+    from cardio_core.queries.sweeps import SWEEP_METRIC, sweep_curve, sweep_modality, sweep_results
+    results = sweep_results(runner.store, group_id)
+    print(results[["seed", "fraction", "job_id", "status", "attempts", "n_train", "value"]].to_string(index=False))
+    curve = sweep_curve(runner.store, group_id)
+    print(f"\nlabel-efficiency curve: {SWEEP_METRIC[sweep_modality(runner.store, group_id)][3]}, "
+          "mean over seeds with its 95 % t interval")
+    print(curve.to_string(index=False) if not curve.empty else "(no member has finished yet)")
+
+
+def cmd_sweeps(args, ws: Workspace) -> int:
+    from cardio_core.queries.sweeps import list_sweeps
+    runner = _runner(args, ws)
+    runner.poll()
+    if args.group_id:
+        _print_sweep(runner, args.group_id)
+        return 0
+    df = list_sweeps(runner.store)
+    if df.empty:
+        print("no sweeps")
+        return 0
+    print(df[["group_id", "name", "modality", "n_members", "n_succeeded", "n_active", "n_failed",
+              "n_cancelled"]].to_string(index=False, max_colwidth=50))
+    return 0
+
+
+def cmd_sweep_cancel(args, ws: Workspace) -> int:
+    from jobs.sweeps import cancel_sweep
+    for job_id, status in cancel_sweep(LocalRunner(ws), args.group_id, wait=not args.no_wait).items():
+        print(f"{job_id}: {status}")
+    return 0
+
+
+def cmd_sweep_resume(args, ws: Workspace) -> int:
+    from jobs.sweeps import resume_sweep
+    runner = _runner(args, ws)
+    resumed = resume_sweep(runner, args.group_id)
+    for old, new in resumed.items():
+        print(f"{new} (resumes {old})")
+    if not resumed:
+        print("nothing to resume: no member failed or was cancelled")
+    if args.wait:
+        return _follow_sweep(runner, args.group_id)
+    return 0
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -215,7 +296,8 @@ def _positive_float(text: str) -> float:
 
 def add_jobs_parser(subparsers) -> argparse.ArgumentParser:
     """Add `jobs` and its subcommands to an argparse subparsers object."""
-    jobs = subparsers.add_parser("jobs", help="background jobs: submit, list, show, logs, cancel, resume, daemon, slurm")
+    jobs = subparsers.add_parser("jobs", help="background jobs: submit, list, show, logs, cancel, resume, sweeps, "
+                                                 "daemon, slurm")
     sub = jobs.add_subparsers(dest="jobs_command", required=True)
 
     def spec_args(p, spec_required=False):
@@ -266,6 +348,33 @@ def add_jobs_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--wait", action="store_true")
     concurrency(s)
     s.set_defaults(func=cmd_resume)
+
+    s = sub.add_parser("sweep", help="one fine-tune spec over several seeds x training fractions, as one group")
+    spec_args(s)
+    s.add_argument("--seeds", type=_number_list(int), required=True, help="training seeds, e.g. 0,1,2,3,4")
+    s.add_argument("--fractions", type=_number_list(float), default=[1.0, 0.1, 0.01],
+                   help="training fractions, nested (default 1,0.1,0.01)")
+    s.add_argument("--subset-seed", type=int, default=0, help="chooses the nested subsets, once for all seeds")
+    s.add_argument("--name", help="a label for the sweep")
+    s.add_argument("--wait", action="store_true", help="wait until every member has ended, then print the curve")
+    concurrency(s)
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("sweeps", help="list sweeps, or one sweep's members, scores and label-efficiency curve")
+    s.add_argument("group_id", nargs="?")
+    concurrency(s)
+    s.set_defaults(func=cmd_sweeps)
+
+    s = sub.add_parser("sweep-cancel", help="cancel every member of a sweep that has not ended")
+    s.add_argument("group_id")
+    s.add_argument("--no-wait", action="store_true", help="return after asking; the scheduler finishes it")
+    s.set_defaults(func=cmd_sweep_cancel)
+
+    s = sub.add_parser("sweep-resume", help="resume every failed or cancelled member of a sweep")
+    s.add_argument("group_id")
+    s.add_argument("--wait", action="store_true")
+    concurrency(s)
+    s.set_defaults(func=cmd_sweep_resume)
 
     s = sub.add_parser("daemon", help="run the scheduler in the foreground (poll every --interval seconds)")
     s.add_argument("--interval", type=_positive_float, default=2.0)

@@ -101,8 +101,9 @@ class LocalRunner:
 
     # -- queue -----------------------------------------------------------------------
     def submit(self, spec: JobSpec | dict, *, start: bool = True, resume_of: str | None = None,
-               resume_from: str | None = None, launcher: str = "local") -> str:
-        """Queue a job; with start=True also run one scheduler step. Returns the job id."""
+               resume_from: str | None = None, launcher: str = "local", group_id: str | None = None) -> str:
+        """Queue a job (a member of sweep `group_id`, if given); with start=True also run one scheduler step.
+        Returns the job id."""
         spec = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
         spec.validate()  # the kind is checked against jobs.kinds there, once
         if launcher not in ("local", "slurm"):
@@ -111,10 +112,10 @@ class LocalRunner:
         job_dir = self.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=False)
         with self.store.write() as con:
-            con.execute("INSERT INTO jobs (job_id, kind, spec, status, log_path, launcher, resume_of, resume_from) "
-                        "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+            con.execute("INSERT INTO jobs (job_id, kind, spec, status, log_path, launcher, resume_of, resume_from, "
+                        "group_id) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                         [job_id, spec.kind, spec.to_json(), str(job_dir / LOG_FILE), launcher, resume_of,
-                         resume_from])
+                         resume_from, group_id])
         if start and launcher == "local":
             self.poll()
         return job_id
@@ -405,7 +406,7 @@ class LocalRunner:
             raise JobError(f"{checkpoint}: the checkpoint job {job_id} registered is missing")
         spec = JobSpec.from_json(row["spec"])
         return self.submit(spec, start=start, resume_of=job_id, resume_from=checkpoint,
-                           launcher=row.get("launcher") or "local")
+                           launcher=row.get("launcher") or "local", group_id=row.get("group_id"))
 
 
 def _slurm_exit_status(exit_code: str) -> int | None:

@@ -158,6 +158,7 @@ class JobSpec:
             self.folds = sorted(self.folds)
         if self.kind == "attention":
             self._check_attention()
+        self._check_train_fraction()
         if self.name is not None and (not isinstance(self.name, str) or len(self.name) > 200):
             raise SpecError("name", "must be a string of at most 200 characters")
         return self
@@ -174,6 +175,18 @@ class JobSpec:
                 not all(isinstance(r, str) and r for r in ids):
             raise SpecError("params.record_ids", f"must be a list of 1..{MAX_ATTENTION_RECORDS} record ids, "
                                                  f"got {ids!r}")
+
+    def _check_train_fraction(self) -> None:
+        """A label-efficiency run (a sweep's member): the share of the training set it trains on, and the seed that
+        chose the nested subsets (data.splits.nested_subset)."""
+        fraction = self.params.get("train_fraction")
+        if fraction is not None:
+            if self.kind != "finetune":
+                raise SpecError("params.train_fraction", f"only fine-tune jobs train on a fraction, not {self.kind}")
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+                raise SpecError("params.train_fraction", f"must be a number in (0, 1], got {fraction!r}")
+        if self.params.get("subset_seed") is not None:
+            _check_int("params.subset_seed", self.params["subset_seed"], 0, MAX_SEED)
 
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Seeded, stratified splits (method.md §1). Record ids in, split names out."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
@@ -136,3 +138,35 @@ def paired_split(subject_ids, *, seed: int = 0, fractions=PAIRED_FRACTIONS) -> n
     out[perm[n_train:n_train + n_val]] = "val"
     out[perm[n_train + n_val:]] = "test"
     return out.astype(str)
+
+
+def nested_subset(ids, strata, fraction: float, *, seed: int = 0) -> np.ndarray:
+    """Boolean mask of a seeded, stratified `fraction` of records that is nested across fractions: for the same
+    ids, strata and seed, the 1 % subset lies inside the 10 % one, which lies inside 100 % (label-efficiency
+    curves, method.md §8: "nested 10 % and 1 % subsets of the training set").
+
+    Each stratum's records are put in one seeded order (of their sorted ids, so the subset depends on which records
+    there are, not on their row order); a fraction keeps the first max(1, round(fraction * n_stratum)) of each
+    stratum. Growing the fraction only appends, hence the nesting. Every stratum keeps at least one record, so a
+    1 % subset of a small set is more than 1 % (the run records how many it trained on).
+    """
+    ids = np.asarray([str(i) for i in ids])
+    strata = np.asarray([str(s) for s in strata])
+    if len(ids) != len(strata):
+        raise ValueError(f"ids and strata differ in length: {len(ids)} and {len(strata)}")
+    if len(set(ids.tolist())) != len(ids):
+        raise ValueError("ids must be unique")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    mask = np.zeros(len(ids), dtype=bool)
+    if fraction == 1:
+        mask[:] = True
+        return mask
+    for stratum in sorted(set(strata.tolist())):
+        members = np.flatnonzero(strata == stratum)
+        members = members[np.argsort(ids[members], kind="stable")]
+        # one stream per stratum, from the seed and the stratum's name: another stratum never shifts this order
+        stream = np.random.default_rng([int(seed), zlib.crc32(stratum.encode("utf-8"))])
+        order = members[stream.permutation(len(members))]
+        mask[order[:max(1, int(round(fraction * len(members))))]] = True
+    return mask

@@ -70,3 +70,33 @@ def percent_change(value, baseline, *, floor: float = 0.0):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(base > max(floor, 0.0), 100.0 * (value - base) / base, np.nan)
     return float(out) if out.ndim == 0 else out
+
+
+def label_efficiency_curve(fractions, values, *, confidence: float = 0.95):
+    """One point per training fraction: the mean over seeds of a metric and its `confidence` interval, the
+    Student t interval of the mean over the seeds (mean +- t * SD / sqrt(n), n - 1 degrees of freedom): the
+    interval of a label-efficiency curve (method.md §8 reports mean +- SD over 5 seeds; SD is given too).
+
+    `fractions` and `values` are parallel (one entry per finished run); a NaN value (a run that could not be
+    scored) is left out. Returns a DataFrame sorted by fraction with columns fraction, mean, sd, n, ci_low,
+    ci_high; with one seed the spread and the interval are NaN.
+    """
+    import pandas as pd
+    from scipy import stats
+    f = np.asarray(fractions, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if f.shape != v.shape:
+        raise ValueError(f"fractions and values differ in length: {f.size} and {v.size}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if np.isinf(v).any():
+        raise ValueError("values contain infinite values")
+    if np.isnan(f).any() or ((f <= 0) | (f > 1)).any():
+        raise ValueError("every fraction must be in (0, 1]")
+    rows = []
+    for fraction in np.unique(f):
+        s = fold_summary(v[f == fraction])
+        half = float(stats.t.ppf(0.5 + confidence / 2, s.n - 1) * s.se) if s.n >= 2 else math.nan
+        rows.append({"fraction": float(fraction), "mean": s.mean, "sd": s.sd, "n": s.n,
+                     "ci_low": s.mean - half, "ci_high": s.mean + half})
+    return pd.DataFrame(rows, columns=["fraction", "mean", "sd", "n", "ci_low", "ci_high"])

@@ -23,6 +23,7 @@ import numpy as np
 from cardio_core import labels as L
 from cardio_core.catalog import get_weights, resolve_weights
 from cardio_core.data.dataset_view import load_view
+from cardio_core.data.splits import nested_subset
 from cardio_core.errors import CardioError, ParameterError
 from cardio_core.pipeline.runs import (CheckpointEvent, build_trainer, current_run_id, read_json, recipe_for,
                                        register_checkpoint, register_run, write_json)
@@ -55,6 +56,26 @@ def _handle(module, hook: Hook | None, event: CheckpointEvent) -> None:
         module.train(was_training)
 
 
+def train_fraction_of(params) -> tuple[float | None, int]:
+    """(params.train_fraction, params.subset_seed) of a label-efficiency run (a sweep's member, 1.0 included);
+    (None, subset seed) for a run that is not one."""
+    fraction = params.get("train_fraction")
+    if fraction is None:
+        return None, int(params.get("subset_seed") or 0)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ParameterError("params.train_fraction", f"must be a number in (0, 1], got {fraction!r}")
+    return float(fraction), int(params.get("subset_seed") or 0)
+
+
+def _train_fraction(train, params, strata):
+    """The nested, stratified share of the train split a label-efficiency run trains on (data.splits.nested_subset:
+    chosen by the sweep's subset seed, the same for every training seed of the sweep)."""
+    fraction, subset_seed = train_fraction_of(params)
+    if fraction is None or fraction == 1:
+        return train
+    return train.subset(nested_subset(train.records["record_id"], strata, fraction, seed=subset_seed))
+
+
 def _train_subset(train, limit, seed: int):
     """A seeded subset of the train split (params.max_train_records: the demo's budget on 2 CPU cores)."""
     if limit is None:
@@ -69,6 +90,11 @@ def _train_subset(train, limit, seed: int):
 
 
 # -- ECG -----------------------------------------------------------------------------
+
+def _classes_of(view):
+    """Each record's class names (rows of its 0/1 target matrix)."""
+    return [[c for c, y in zip(view.classes, row) if y] for row in view.Y]
+
 
 def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     import torch
@@ -87,14 +113,18 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     train, val, test = (view.subset(split == s) for s in ("train", "val", "test"))
     if len(train.records) == 0 or len(val.records) == 0:
         raise CardioError("the Chapman dataset has no train/val split yet (cardio setup / cardio ingest chapman)")
-    train = _train_subset(train, spec.params.get("max_train_records"), recipe.seed)
+    fraction, subset_seed = train_fraction_of(spec.params)
+    # a label-efficiency run's budget subset is drawn by the subset seed, so its training seeds share one 100 %
+    train = _train_subset(train, spec.params.get("max_train_records"), recipe.seed if fraction is None else subset_seed)
+    train = _train_fraction(train, spec.params, [L.rhythm_of(c) for c in _classes_of(train)])
     model, load_report = _starting_model(store, parent_id, recipe, len(L.CLASSES))
     dm = ChapmanDataModule((train.arrays, train.Y), (val.arrays, val.Y), (test.arrays, test.Y),
                            batch_size=recipe.batch_size, crop_length=recipe.crop_length,
                            augment=recipe.ecg_augment() if recipe.augment else False)
     module = make_module(recipe, model, pos_weight=compute_pos_weight(train.Y))
     config = {"recipe_name": recipe_name, "recipe": recipe.to_dict(), "spec": spec.to_dict(),
-              "parent_weights_id": parent_id, "load_report": load_report}
+              "parent_weights_id": parent_id, "load_report": load_report, "n_train": len(train.records),
+              "train_fraction": fraction or 1.0, "subset_seed": subset_seed}
     if is_rank_zero(ctx):  # under DDP, rank zero writes the store; the callbacks call on_save there only
         register_run(store, run_id, ctx.job_id, "ecg", "chapman", recipe_name, config, parent_id)
     ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
@@ -147,6 +177,18 @@ class FoldsDone:
         write_json(self.path, sorted(self.done))
 
 
+def _fold_train_keep(view, labels, folds_of_record, fold: int, fraction, subset_seed: int):
+    """Which records of fold `fold`'s training patients a label-efficiency run trains on: a nested share of them,
+    stratified on the ACDC group (None: all of them)."""
+    if fraction is None or fraction == 1:
+        return None
+    train = np.flatnonzero(folds_of_record != fold)
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[train[nested_subset(view.records["record_id"].to_numpy()[train], labels[train], fraction,
+                             seed=subset_seed)]] = True
+    return keep
+
+
 def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     """One model per cross-validation fold, trained on the other folds; returns the folds trained."""
     import torch
@@ -163,8 +205,13 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     labels = view.Y.argmax(1).astype(np.int64)
     folds_of_record = view.records["fold"].to_numpy().astype(int)
     folds = spec.folds or sorted(set(folds_of_record.tolist()))
+    fraction, subset_seed = train_fraction_of(spec.params)
+    train_keep = {k: _fold_train_keep(view, labels, folds_of_record, k, fraction, subset_seed) for k in folds}
+    n_train = {k: int(((folds_of_record != k) & (True if keep is None else keep)).sum())
+               for k, keep in train_keep.items()}
     config = {"recipe_name": recipe_name, "recipe": recipe.to_dict(), "spec": spec.to_dict(),
-              "parent_weights_id": parent_id, "folds": folds}
+              "parent_weights_id": parent_id, "folds": folds, "train_fraction": fraction or 1.0,
+              "subset_seed": subset_seed, "n_train": sum(n_train.values()), "n_train_per_fold": n_train}
     if is_rank_zero(ctx):
         register_run(store, run_id, ctx.job_id, "cmr", "acdc", recipe_name, config, parent_id)
     run_dir = ctx.workspace.runs_dir / run_id
@@ -180,7 +227,8 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
         torch.manual_seed(recipe.seed + k)
         model, _ = _starting_model(store, parent_id, recipe, len(L.ACDC_GROUPS))
         dm = AcdcFoldDataModule(images, labels, folds_of_record, k, batch_size=recipe.batch_size,
-                                augment=recipe.cmr_augment() if recipe.augment else False)
+                                augment=recipe.cmr_augment() if recipe.augment else False,
+                                train_keep=train_keep[k])
         module = make_module(recipe, model)
         fold_dir = run_dir / "checkpoints" / f"fold{k}"
 

@@ -307,6 +307,22 @@ CREATE TABLE cmr_maps (
     PRIMARY KEY (weights_id, dataset_id, record_id, kind)
 );
 """),
+    (11, "sweeps: groups of fine-tune jobs over seeds x training fractions (label-efficiency curves)", """
+-- jobs/sweeps.py: one row per sweep; its members are the jobs with its group_id (a resumed member is a new job
+-- of the same group, so a member's current job is the newest of its (seed, train fraction)).
+CREATE TABLE job_groups (
+    group_id        TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,         -- 'sweep'
+    name            TEXT,
+    spec            JSON NOT NULL,         -- the base fine-tune spec every member copies
+    seeds           JSON NOT NULL,         -- training seeds
+    fractions       JSON NOT NULL,         -- training fractions, e.g. [1.0, 0.1, 0.01]
+    subset_seed     INTEGER NOT NULL,      -- chose the nested subsets, once for all seeds
+    metric          TEXT NOT NULL,         -- what the curve shows (see jobs/sweeps.SWEEP_METRIC)
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+ALTER TABLE jobs ADD COLUMN group_id TEXT;
+"""),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

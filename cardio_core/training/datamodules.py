@@ -145,10 +145,11 @@ class ChapmanDataModule(_LoadersMixin, L.LightningDataModule):
 
 
 class AcdcFoldDataModule(_LoadersMixin, L.LightningDataModule):
-    """One cross-validation fold: records whose fold == `fold` validate, all others train (augmented)."""
+    """One cross-validation fold: records whose fold == `fold` validate, all others train (augmented); with
+    `train_keep` (a mask over all records) only the training records it marks train (a label-efficiency run)."""
 
     def __init__(self, images, labels, fold_of_record: Sequence[int], fold: int, *, batch_size: int = 32,
-                 num_workers: int = 0, augment=None):
+                 num_workers: int = 0, augment=None, train_keep=None):
         super().__init__()
         fold_of_record = np.asarray(fold_of_record)
         if len(fold_of_record) != len(images):
@@ -159,7 +160,12 @@ class AcdcFoldDataModule(_LoadersMixin, L.LightningDataModule):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.fold, self.batch_size, self.num_workers = fold, batch_size, num_workers
         labels = np.asarray(labels)
-        self.train_index = np.flatnonzero(fold_of_record != fold)
+        keep = np.ones(len(fold_of_record), dtype=bool) if train_keep is None else np.asarray(train_keep, dtype=bool)
+        if keep.shape != fold_of_record.shape:
+            raise ValueError(f"train_keep has {keep.size} entries but images has {len(fold_of_record)}")
+        self.train_index = np.flatnonzero((fold_of_record != fold) & keep)
+        if len(self.train_index) == 0:
+            raise ValueError(f"fold {fold} has no training records left")
         self.val_index = np.flatnonzero(fold_of_record == fold)
         images_np = images if isinstance(images, np.ndarray) else None
         take = (lambda idx: images_np[idx]) if images_np is not None else (lambda idx: [images[i] for i in idx])

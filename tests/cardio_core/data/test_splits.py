@@ -82,3 +82,36 @@ def test_display_subset_is_topped_up_to_twenty_per_label_where_the_pool_allows()
     assert (out & (labels == "PACE")).sum() == 8            # all the pool has
     assert (out & (labels == "")).sum() == 0
     np.testing.assert_array_equal(out, top_up_subset(mask, labels, min_per_label=20, seed=0))   # seeded
+
+
+def test_nested_subset_is_nested_stratified_and_independent_of_row_order():
+    from cardio_core.data.splits import nested_subset
+    rng = np.random.default_rng(3)
+    ids = np.array([f"r{i:04d}" for i in range(1000)])
+    strata = rng.choice(["SR", "SB", "AFIB", "GSVT", "rare"], size=1000, p=[0.4, 0.3, 0.2, 0.098, 0.002])
+    masks = {f: nested_subset(ids, strata, f, seed=7) for f in (1.0, 0.5, 0.1, 0.01)}
+    assert masks[1.0].all()
+    # nested: every smaller subset lies inside every larger one
+    assert not (masks[0.01] & ~masks[0.1]).any() and not (masks[0.1] & ~masks[0.5]).any()
+    # stratified: each stratum keeps max(1, round(f * n)) of its records
+    for f in (0.5, 0.1, 0.01):
+        for s in np.unique(strata):
+            n = int((strata == s).sum())
+            assert int((masks[f] & (strata == s)).sum()) == max(1, int(round(f * n))), (f, s)
+    # the same records whatever the row order; another seed draws others
+    perm = rng.permutation(1000)
+    again = nested_subset(ids[perm], strata[perm], 0.1, seed=7)
+    assert set(ids[perm][again]) == set(ids[masks[0.1]])
+    assert set(ids[nested_subset(ids, strata, 0.1, seed=8)]) != set(ids[masks[0.1]])
+
+
+def test_nested_subset_rejects_bad_arguments():
+    from cardio_core.data.splits import nested_subset
+    with pytest.raises(ValueError, match="fraction"):
+        nested_subset(["a", "b"], ["x", "y"], 0.0)
+    with pytest.raises(ValueError, match="fraction"):
+        nested_subset(["a", "b"], ["x", "y"], 1.5)
+    with pytest.raises(ValueError, match="unique"):
+        nested_subset(["a", "a"], ["x", "y"], 0.5)
+    with pytest.raises(ValueError, match="length"):
+        nested_subset(["a", "b"], ["x"], 0.5)

@@ -32,3 +32,25 @@ def test_embedding_scale_is_the_mean_distance_to_the_centroid_and_scales_linearl
     X = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
     assert embedding_scale(X) == pytest.approx(math.sqrt(2))
     assert embedding_scale(3 * X) == pytest.approx(3 * embedding_scale(X))
+
+
+def test_label_efficiency_curve_is_the_t_interval_of_the_mean_over_seeds():
+    from scipy import stats
+    from cardio_core.metrics.summary import label_efficiency_curve
+    fractions = [1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01]
+    values = [0.80, 0.82, 0.78, 0.60, 0.65, float("nan"), 0.30, 0.40]
+    curve = label_efficiency_curve(fractions, values)
+    assert curve["fraction"].tolist() == [0.01, 0.1, 1.0]
+    for f in (0.01, 0.1, 1.0):
+        v = np.array([x for g, x in zip(fractions, values) if g == f and x == x])
+        row = curve[curve["fraction"] == f].iloc[0]
+        low, high = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+        assert row["n"] == len(v) and row["mean"] == pytest.approx(v.mean())
+        assert row["sd"] == pytest.approx(v.std(ddof=1))
+        assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    one = label_efficiency_curve([0.1], [0.5])
+    assert one["n"].item() == 1 and np.isnan(one["ci_low"].item()) and np.isnan(one["sd"].item())
+    with pytest.raises(ValueError, match="fraction"):
+        label_efficiency_curve([0.0], [0.5])
+    with pytest.raises(ValueError, match="length"):
+        label_efficiency_curve([0.1, 1.0], [0.5])
