@@ -503,3 +503,33 @@ def phenotype_scatter_figure(scatter: dict, phenotype: str, *, title: str, revie
                       height=height, margin=dict(l=10, r=10, t=70, b=10))
     chart_fonts(fig, review)
     return fig
+
+
+def label_efficiency_figure(curve: pd.DataFrame, results: pd.DataFrame, *, metric: str, review: bool = False,
+                            height: int = 380) -> go.Figure:
+    """A sweep's label-efficiency curve: the mean over seeds per training fraction (log axis, in %) with its
+    95 % interval as error bars, and each seed's own score as a faint dot behind it."""
+    fig = go.Figure()
+    scored = results[results["value"].notna()]
+    if len(scored):
+        fig.add_trace(go.Scatter(x=100 * scored["fraction"], y=scored["value"], mode="markers", name="one seed",
+                                 customdata=scored["seed"],
+                                 hovertemplate="seed %{customdata} · %{x:.3g} %: %{y:.3f}<extra></extra>",
+                                 marker=dict(size=9 if review else 7, color="#9aa9b8", opacity=0.8)))
+    if len(curve):
+        upper = (curve["ci_high"] - curve["mean"]).fillna(0)
+        lower = (curve["mean"] - curve["ci_low"]).fillna(0)
+        fig.add_trace(go.Scatter(
+            x=100 * curve["fraction"], y=curve["mean"], mode="lines+markers", name="mean over seeds (95 % CI)",
+            customdata=np.stack([curve["n"], curve["ci_low"], curve["ci_high"]], axis=1),
+            hovertemplate="%{x:.3g} % of the training set<br>mean %{y:.3f} over %{customdata[0]} seeds"
+                          "<br>95 % CI %{customdata[1]:.3f} – %{customdata[2]:.3f}<extra></extra>",
+            error_y=dict(type="data", array=upper, arrayminus=lower, visible=True, thickness=1.5),
+            line=dict(color="#1f4e79", width=2.5), marker=dict(size=10 if review else 8)))
+    ticks = sorted(set(curve["fraction"]).union(results["fraction"]))
+    fig.update_xaxes(type="log", title="training fraction (% of the training set, log scale)",
+                     tickvals=[100 * f for f in ticks], ticktext=[f"{100 * f:g} %" for f in ticks])
+    fig.update_layout(yaxis_title=metric, height=height, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.08))
+    chart_fonts(fig, review)
+    return fig

@@ -398,3 +398,48 @@ def write_phenotype_results(store: Store, weights_ids: list[str], *, n_test: int
         scores = phenotype_scores(observed, predicted, PHENOTYPES, n_boot=50, seed=seed)
         save_phenotype_results(store, model, subjects, observed, predicted, scores, model="synthetic",
                                fitted_on="train", chosen_on="val", scored_on="test")
+
+
+SWEEP_ID = "sweep-demo"
+
+
+def write_sweep(store: Store, ws: Workspace, *, seeds=(0, 1, 2), fractions=(1.0, 0.1, 0.01), seed: int = 0) -> str:
+    """A sweep (jobs/sweeps.py) as the store holds one: its group row and one fine-tune job per (seed, fraction),
+    each finished member with its run (config n_train, best checkpoint) and that checkpoint's test macro F1; the
+    last member still running (on a cluster, so no local scheduler touches it), one member failed. Scores fall
+    with the fraction, as a real sweep's do."""
+    rng = np.random.default_rng(seed)
+    base = {"kind": "finetune", "modality": "ecg", "dataset": "chapman", "recipe": "demo_ecg", "weights": BASELINE_ID,
+            "epochs": 6, "checkpoint_every": 3, "device": "cpu", "seed": 0, "overrides": {}, "params": {},
+            "folds": None, "name": "label efficiency", "devices": 1}
+    now = pd.Timestamp.now()
+    members = [(s, f) for s in seeds for f in fractions]
+    with store.write() as con:
+        con.execute("INSERT INTO job_groups (group_id, kind, name, spec, seeds, fractions, subset_seed, metric) "
+                    "VALUES (?, 'sweep', 'label efficiency', ?, ?, ?, 0, 'f1')",
+                    [SWEEP_ID, json.dumps(base), json.dumps(list(seeds)), json.dumps(list(fractions))])
+        for i, (s, f) in enumerate(members):
+            job_id = f"{SWEEP_ID}-job{i}"
+            status = "running" if i == len(members) - 1 else ("failed" if i == len(members) - 2 else "succeeded")
+            spec = {**base, "seed": s, "params": {"train_fraction": f, "subset_seed": 0},
+                    "name": f"label efficiency · seed {s} · {100 * f:g}%"}
+            (ws.runs_dir / job_id).mkdir(parents=True, exist_ok=True)
+            con.execute("INSERT INTO jobs (job_id, kind, spec, status, log_path, error, created_at, started_at, "
+                        "group_id, launcher, host) VALUES (?, 'finetune', ?, ?, ?, ?, ?, ?, ?, 'slurm', 'gpu-node-7')",
+                        [job_id, json.dumps(spec), status, str(ws.runs_dir / job_id / "job.log"),
+                         "process died" if status == "failed" else None, now - pd.Timedelta(minutes=60 - i),
+                         now - pd.Timedelta(minutes=59 - i), SWEEP_ID])
+            if status == "running":
+                (ws.runs_dir / job_id / "progress.json").write_text(json.dumps(
+                    {"epoch": 3, "total_epochs": 6, "fraction": 0.5, "stage": "train"}))
+            if status != "succeeded":
+                continue
+            wid = f"{job_id}-e0006"
+            con.execute("INSERT INTO runs (run_id, job_id, modality, dataset_id, recipe, config, parent_weights_id, "
+                        "best_weights_id, best_metric) VALUES (?, ?, 'ecg', 'chapman', 'demo_ecg', ?, ?, ?, "
+                        "'val/macro_f1')", [job_id, job_id, json.dumps({"n_train": int(round(390 * f)) or 1}),
+                                            BASELINE_ID, wid])
+            value = float(np.clip(0.55 + 0.08 * np.log10(f) + rng.normal(0, 0.02), 0, 1))
+            con.execute("INSERT INTO metrics (weights_id, scope, name, label, fold, value) "
+                        "VALUES (?, 'chapman_test', 'f1', '', -1, ?)", [wid, value])
+    return SWEEP_ID

@@ -246,7 +246,7 @@ def _print_sweep(runner: LocalRunner, group_id: str) -> None:
     results = sweep_results(runner.store, group_id)
     print(results[["seed", "fraction", "job_id", "status", "attempts", "n_train", "value"]].to_string(index=False))
     curve = sweep_curve(runner.store, group_id)
-    print(f"\nlabel-efficiency curve: {SWEEP_METRIC[sweep_modality(runner.store, group_id)][3]}, "
+    print(f"\nlabel-efficiency curve: {SWEEP_METRIC[sweep_modality(runner.store, group_id)][4]}, "
           "mean over seeds with its 95 % t interval")
     print(curve.to_string(index=False) if not curve.empty else "(no member has finished yet)")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from jobs.progress import progress_fraction, progress_text, read_progress
@@ -64,3 +65,17 @@ def describe_spec(spec_json) -> str:
     if spec.get("kind") == "demo":
         parts = [f"demo chain, size {spec.get('params', {}).get('size', 'default')}"]
     return " · ".join(p for p in parts if p)
+
+
+def sweep_progress(store, runs_dir: Path | str, group_id: str) -> tuple[pd.DataFrame, float]:
+    """A sweep's members with their scores (cardio_core.queries.sweeps.sweep_results), each member's progress
+    (0..1, its current job's) and words, and the group's progress: the mean over its members."""
+    from cardio_core.queries.sweeps import sweep_results
+    members = sweep_results(store, group_id)
+    fractions, texts = [], []
+    for m in members.itertuples():
+        progress = read_progress(Path(runs_dir) / m.job_id) or {}
+        fractions.append(1.0 if m.status == "succeeded" else progress_fraction(progress))
+        texts.append(progress_text(progress, status=m.status) if m.status != "queued" else "queued")
+    members = members.assign(progress=fractions, progress_text=texts)
+    return members, float(np.mean(fractions)) if fractions else 0.0

@@ -5,6 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from app import common
+from app.figures import label_efficiency_figure
+from cardio_core.metrics.summary import label_efficiency_curve
+from cardio_core.queries.sweeps import SWEEP_METRIC, list_sweeps
 from cardio_core.catalog import weights_files
 from cardio_core.training.recipes import get_recipe
 from cardio_core.training.estimate import LONG_RUN_S, estimate_training
@@ -14,7 +17,8 @@ from jobs.progress import log_tail
 from jobs.runner import JobError, LocalRunner
 from jobs.spec import JobSpec, SpecError
 from jobs.processes import visible_gpus
-from jobs.table import jobs_table, measured_throughput
+from jobs.sweeps import DEFAULT_FRACTIONS, cancel_sweep, plan_sweep, resume_sweep, submit_sweep
+from jobs.table import jobs_table, measured_throughput, sweep_progress
 
 st.title("Jobs")
 ws = common.workspace()
@@ -47,6 +51,11 @@ def check_overrides(recipe: str, overrides: dict) -> str | None:
 
 # The form trains: the kinds that fine-tune, plus 'sleep' to try the queue.
 FORM_KINDS = ["finetune", "sleep"]
+SWEEP_FRACTIONS = [1.0, 0.5, 0.25, 0.1, 0.05, 0.01]
+
+
+def fraction_label(fraction: float) -> str:
+    return f"{100 * fraction:g} %"
 
 
 def field_error(errors: dict, name: str) -> None:
@@ -151,6 +160,21 @@ with st.form("launch"):
     field_error(errors, "overrides")
     confirm_long = st.checkbox("It may take long: launch it anyway", key="job_confirm_long",
                                help=f"Asked when the estimate exceeds {LONG_RUN_S // 60} minutes on this machine.")
+    with st.expander("Sweep: several seeds × training fractions (a label-efficiency curve)",
+                     expanded=bool(st.session_state.get("job_sweep") or errors.get("sweep"))):
+        as_sweep = st.checkbox("Launch as a sweep", key="job_sweep",
+                               help="One fine-tune job per seed and training fraction, queued as one group with one "
+                                    "progress view; cancel and resume act on the whole group.")
+        s1, s2, s3 = st.columns([2, 3, 1])
+        sweep_seeds = s1.text_input("Seeds", value="0, 1, 2, 3, 4", key="job_sweep_seeds",
+                                    help="Training seeds, comma-separated (the Seed field above is not used).")
+        sweep_fractions = s2.multiselect("Training fractions", SWEEP_FRACTIONS, default=list(DEFAULT_FRACTIONS),
+                                         key="job_sweep_fractions", format_func=fraction_label,
+                                         help="Nested, stratified subsets of the training set: each smaller one "
+                                              "inside the larger ones.")
+        subset_seed = s3.number_input("Subset seed", min_value=0, step=1, key="job_sweep_subset_seed",
+                                      help="Chooses the nested subsets, once for all seeds of the sweep.")
+        field_error(errors, "sweep")
     with st.expander("Advanced"):
         kind = st.selectbox("Job kind", FORM_KINDS, key="job_kind", help=f"sleep: {KINDS['sleep'].summary}.")
         field_error(errors, "kind")
@@ -183,8 +207,17 @@ if submitted and not common.read_only():
             problems["overrides"] = problem
     if weight not in weight_choices:
         problems["weights"] = "choose registered weights"
+    sweep_plan = None
+    if as_sweep and kind == "finetune":
+        try:
+            seeds = [int(x) for x in str(sweep_seeds).replace(" ", "").split(",") if x]
+        except ValueError:
+            problems["sweep"] = f"seeds must be whole numbers separated by commas, got {sweep_seeds!r}"
+            seeds = []
     if kind == "finetune" and int(epochs) >= 1:
         estimate = estimate_for(int(epochs), folds, device)
+        if as_sweep and not problems.get("sweep"):   # every member: a share of the set, once per seed
+            estimate = dataclasses.replace(estimate, seconds=estimate.seconds * len(seeds) * sum(sweep_fractions))
         if estimate.long and not confirm_long:
             problems["epochs"] = (f"this would take {estimate.text()}; tick 'launch it anyway' to go ahead, "
                                   f"or choose fewer epochs or the {DEMO_RECIPES[modality]} preset")
@@ -194,10 +227,21 @@ if submitted and not common.read_only():
             "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
     if kind == "sleep":
         spec.update(recipe=None, overrides={}, params={"seconds": 1.0})
+    if not problems and as_sweep and kind == "finetune":
+        try:
+            sweep_plan = plan_sweep(spec, seeds, sweep_fractions, subset_seed=int(subset_seed))
+        except SpecError as exc:
+            problems["sweep" if exc.field in ("seeds", "fractions", "subset_seed", "name") else
+                     (exc.field if exc.field in spec else "kind")] = exc.problem
     if not problems:
         try:
-            job_id = runner_for(str(ws.root)).submit(JobSpec.from_dict(spec))
-            st.session_state["job_submitted"] = job_id
+            if sweep_plan is not None:
+                group_id = submit_sweep(runner_for(str(ws.root)), sweep_plan)
+                st.session_state["job_submitted"] = f"sweep {group_id} ({len(sweep_plan.members())} jobs)"
+                st.query_params["sweep"] = group_id
+            else:
+                job_id = runner_for(str(ws.root)).submit(JobSpec.from_dict(spec))
+                st.session_state["job_submitted"] = job_id
         except SpecError as exc:
             problems[exc.field if exc.field in spec else "kind"] = exc.problem
         except (JobError, ValueError) as exc:
@@ -339,6 +383,65 @@ def live_jobs():
             with st.expander("Log tail"):
                 st.code(common.redact(log_tail(row.log_path, roots=[ws.root])) or "(empty)", language=None)
 
+
+# -- sweeps ---------------------------------------------------------------------------------------------------
+def sweep_choice(sweeps: pd.DataFrame) -> str:
+    """The sweep shown: ?sweep= in the URL (shareable), else the newest."""
+    ids = sweeps["group_id"].tolist()
+    wanted = st.query_params.get("sweep")
+    if st.session_state.get("sweep_pick") not in ids:
+        st.session_state["sweep_pick"] = wanted if wanted in ids else ids[0]
+    labels = {g.group_id: f"{g.name} · {g.n_succeeded}/{g.n_members} done · {g.group_id}" for g in sweeps.itertuples()}
+    chosen = st.selectbox("Sweep", ids, key="sweep_pick", format_func=labels.get)
+    if st.query_params.get("sweep") != chosen:
+        st.query_params["sweep"] = chosen
+    return chosen
+
+
+@st.fragment(run_every=3)
+def live_sweep(group_id: str, modality: str) -> None:
+    members, overall = sweep_progress(common.store(), ws.runs_dir, group_id)
+    counts = members["status"].value_counts().to_dict()
+    st.progress(overall, text=f"{overall:.0%} of {len(members)} jobs · "
+                              + " · ".join(f"{k}: {v}" for k, v in counts.items()))
+    c1, c2, _ = st.columns([1, 1, 4])
+    if c1.button("Cancel sweep", key=f"cancel-sweep-{group_id}", disabled=common.read_only() or not
+                 members["status"].isin(ACTIVE_STATUSES).any()):
+        try:
+            st.toast(f"Cancelled {len(cancel_sweep(runner_for(str(ws.root)), group_id))} jobs")
+        except Exception as exc:
+            st.error(str(exc))
+    if c2.button("Resume sweep", key=f"resume-sweep-{group_id}", disabled=common.read_only() or not
+                 members["status"].isin(("failed", "cancelled")).any()):
+        try:
+            st.toast(f"Resumed {len(resume_sweep(runner_for(str(ws.root)), group_id))} jobs")
+        except Exception as exc:
+            st.error(str(exc))
+    metric, metric_text = SWEEP_METRIC[modality][3:5]
+    curve = label_efficiency_curve(members.loc[members["value"].notna(), "fraction"].to_numpy(dtype=float),
+                                   members.loc[members["value"].notna(), "value"].to_numpy(dtype=float))
+    if len(curve):
+        st.plotly_chart(label_efficiency_figure(curve, members, metric=metric, review=common.review_mode()),
+                        key=f"sweep-curve-{group_id}")
+        st.caption(f"{metric_text}: the mean over the seeds scored so far at each training fraction, the bars its "
+                   "95 % interval (Student t over seeds); each dot is one seed. The subsets are nested (1 % inside 10 % "
+                   "inside 100 %) and the same for every seed.")
+        st.dataframe(curve.assign(fraction=[fraction_label(f) for f in curve["fraction"]]), hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("mean", "sd", "ci_low", "ci_high")})
+    else:
+        st.caption(f"The curve ({metric}) appears as members finish.")
+    table = members.assign(fraction=[fraction_label(f) for f in members["fraction"]],
+                           progress=[f"{p:.0%}" for p in members["progress"]])
+    st.dataframe(table[["seed", "fraction", "status", "progress", "attempts", "n_train", "value", "job_id"]],
+                 hide_index=True, column_config={"value": st.column_config.NumberColumn(metric, format="%.3f")})
+
+
+sweeps = list_sweeps(common.store())
+if not sweeps.empty:
+    st.subheader("Sweeps")
+    group = sweep_choice(sweeps)
+    live_sweep(group, sweeps.set_index("group_id").loc[group, "modality"])
 
 st.subheader("Jobs")
 live_jobs()

@@ -19,10 +19,12 @@ import pandas as pd
 from cardio_core.errors import CardioError
 from cardio_core.metrics.summary import label_efficiency_curve
 
-# modality -> (metric scope, metric name, which checkpoint of the run, how the page names it)
+# modality -> (metric scope, metric name, which checkpoint of the run, its short name, what it is)
 SWEEP_METRIC = {
-    "ecg": ("chapman_test", "f1", "best", "test macro F1 (checkpoint chosen on val macro F1)"),
-    "cmr": ("acdc", "accuracy", "last", "accuracy, mean over the 5 folds (last epoch)"),
+    "ecg": ("chapman_test", "f1", "best", "test macro F1", "Chapman test macro F1 at the checkpoint chosen on "
+                                                           "validation macro F1"),
+    "cmr": ("acdc", "accuracy", "last", "ACDC accuracy", "ACDC accuracy, the mean over the cross-validation folds "
+                                                         "at the last epoch"),
 }
 
 MEMBER_COLUMNS = ["seed", "fraction", "job_id", "status", "created_at", "finished_at", "attempts"]
@@ -75,7 +77,7 @@ def sweep_results(store, group_id: str) -> pd.DataFrame:
     """The members with their score: seed, fraction, job_id, status, run_id, weights_id (the checkpoint scored),
     n_train (records the run trained on; for CMR per fold, summed over folds), value (NaN until it has one)."""
     modality = sweep_modality(store, group_id)
-    scope, name, which, _ = SWEEP_METRIC[modality]
+    scope, name, which = SWEEP_METRIC[modality][:3]
     members = sweep_members(store, group_id)
     run_ids, weights_ids, n_train, values = [], [], [], []
     for m in members.itertuples():

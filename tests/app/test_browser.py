@@ -13,7 +13,8 @@ import pytest
 
 from app.browser_testing import (RunningApp, assert_no_exception, box_select, job_card_text, launch_job,
                                  settle)
-from app.testing import fill_store
+from app.testing import SWEEP_ID, fill_store, write_sweep
+from cardio_core.config import Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,7 +31,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-ws")
-    fill_store(root)
+    store = fill_store(root)
+    write_sweep(store, Workspace(root))
     with RunningApp(root) as url:
         yield url
 
@@ -124,3 +126,17 @@ def test_compare_shares_a_selection_between_both_views(page, app_url):
                            ".every(gd => gd.data && gd.data.some(t => t.name === 'selected'))", timeout=30_000)
     assert_no_exception(page, "compare after selection")
     page.screenshot(path=str(ARTIFACTS / "compare-selection.png"), full_page=True)
+
+
+def test_sweep_view_draws_the_label_efficiency_curve(page, app_url):
+    page.goto(f"{app_url}/jobs?sweep={SWEEP_ID}")
+    settle(page, "Jobs")
+    caption = page.get_by_text("Student t over seeds").first
+    caption.wait_for(timeout=30_000)
+    chart = page.locator(".js-plotly-plot").filter(has_text="training fraction").first
+    chart.wait_for(timeout=30_000)
+    chart.scroll_into_view_if_needed()
+    assert chart.locator("text", has_text="100 %").count() >= 1
+    assert page.get_by_text("of 9 jobs").first.is_visible()
+    assert_no_exception(page, "jobs sweep")
+    page.screenshot(path=str(ARTIFACTS / "jobs-sweep.png"))

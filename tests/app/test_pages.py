@@ -1,4 +1,5 @@
 """Every page through Streamlit's AppTest on the synthetic workspace and on an empty one."""
+import json
 import re
 from pathlib import Path
 
@@ -430,3 +431,56 @@ def test_compare_sets_both_sides_beside_what_demographics_alone_reach(monkeypatc
     captions = [c.value for c in at.caption if c.value.startswith("Demographics alone (age and sex)")]
     assert len(captions) == 2, captions                       # one under A, one under B
     assert all("linear-probe macro F1 0.210" in c for c in captions)
+
+
+def test_jobs_page_shows_a_sweeps_progress_curve_and_group_controls(monkeypatch, tmp_path):
+    from app.testing import SWEEP_ID, write_sweep
+    from cardio_core.config import Workspace
+    from cardio_core.queries.sweeps import sweep_results
+    root = tmp_path / "ws"
+    store = fill_store(root)
+    write_sweep(store, Workspace(root))
+    at = open_page("jobs", monkeypatch, root)
+    assert at.query_params["sweep"] == SWEEP_ID                  # the shown sweep is in the URL, to share
+    progress = " | ".join(str(getattr(e, "proto", e)) for e in at.get("progress"))
+    assert "of 9 jobs" in progress and "succeeded: 7" in progress and "failed: 1" in progress, progress
+    # the curve's table: one row per fraction, the mean over the seeds scored so far
+    curve = next(d.value for d in at.dataframe if "ci_low" in d.value.columns)
+    results = sweep_results(store, SWEEP_ID)
+    one = results[(results["fraction"] == 1.0)]["value"]
+    assert curve["fraction"].tolist() == ["1 %", "10 %", "100 %"]
+    assert curve.loc[curve["fraction"] == "100 %", "mean"].item() == pytest.approx(one.mean())
+    assert curve["n"].tolist() == [2, 2, 3]                      # seed 2: 10 % failed, 1 % still running
+    assert "Student t over seeds" in all_text(at)
+    labels = [b.label for b in at.button]
+    assert "Cancel sweep" in labels and "Resume sweep" in labels
+    # resume queues a new job for the failed member only, in the same group
+    at.button(key=f"resume-sweep-{SWEEP_ID}").click().run()
+    members = store.query_df("SELECT status, count(*) AS n FROM jobs WHERE group_id = ? GROUP BY status",
+                             [SWEEP_ID]).set_index("status")["n"].to_dict()
+    assert members.get("queued") == 1 and members.get("failed") == 1, members
+
+
+def test_jobs_form_launches_a_sweep_as_one_group(monkeypatch, tmp_path):
+    root = tmp_path / "ws"
+    store = fill_store(root)
+    at = open_page("jobs", monkeypatch, root)
+    at.checkbox(key="job_sweep").check()
+    at.text_input(key="job_sweep_seeds").input("0, 1")
+    at.multiselect(key="job_sweep_fractions").set_value([1.0, 0.1])
+    at.number_input(key="job_epochs").set_value(1)
+    at.number_input(key="job_every").set_value(1)
+    at.button[0].click().run()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    group = store.scalar("SELECT group_id FROM job_groups")
+    assert group and at.query_params["sweep"] == group
+    specs = [json.loads(s) for (s,) in store.query("SELECT spec FROM jobs WHERE group_id = ?", [group])]
+    assert sorted((s["seed"], s["params"]["train_fraction"]) for s in specs) == [(0, 0.1), (0, 1.0), (1, 0.1),
+                                                                                (1, 1.0)]
+    # a bad seed list is refused in the form, and nothing is queued
+    at.text_input(key="job_sweep_seeds").input("0, x")
+    at.button[0].click().run()
+    at.run()
+    assert any("whole numbers" in e.value for e in at.error), [e.value for e in at.error]
+    assert store.scalar("SELECT count(*) FROM job_groups") == 1
