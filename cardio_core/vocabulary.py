@@ -54,3 +54,8 @@ DEMOGRAPHICS_MODEL = "demographics"
 DEMOGRAPHICS_SCOPE = {"chapman": "chapman_test", "acdc": "acdc"}
 # Multimodal contrastive (MMCL) pre-training presets (cardio_core.training.mmcl_recipes.MMCL_PRESETS holds their values).
 MMCL_RECIPES = ("mmcl", "demo_mmcl")
+
+# Model selection (method.md §4, §8), the validation metric that picks a run's best checkpoint, by the run's dataset
+# (else its modality): macro-F1 (ECG on Chapman), accuracy averaged over folds (CMR), the mean Pearson r over the
+# phenotypes (ECG fine-tuned on a paired cohort's CMR phenotypes).
+SELECTION_METRIC = {"ecg": "val/macro_f1", "cmr": "val/accuracy_mean", "paired_ecg": "val/mean_r"}

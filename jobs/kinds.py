@@ -45,6 +45,10 @@ class JobKind:
 KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind("finetune", "jobs.kinds:run_finetune", "fine-tune an encoder; analyse its baseline and each checkpoint",
             needs_modality=True, trains=True, datasets=FINETUNE_DATASETS),
+    JobKind("finetune_phenotypes", "jobs.kinds:run_finetune_phenotypes",
+            "fine-tune the ECG encoder to predict a paired cohort's CMR phenotypes (MSE on standardised targets, "
+            "checkpoint chosen on validation Pearson r); analyse each checkpoint",
+            trains=True, datasets={"paired": ("paired",)}),
     JobKind("pretrain", "jobs.kinds:run_pretrain", "masked data modelling pre-training of the ECG encoder",
             needs_modality=True, trains=True, datasets=PRETRAIN_DATASETS),
     JobKind("pretrain_mmcl", "jobs.kinds:run_pretrain_mmcl",
@@ -83,6 +87,11 @@ def _weights_ids(spec) -> list[str]:
 def run_finetune(spec, ctx) -> dict:
     from cardio_core.pipeline import workflows
     return workflows.finetune(ctx)
+
+
+def run_finetune_phenotypes(spec, ctx) -> dict:
+    from cardio_core.pipeline import workflows
+    return workflows.finetune_phenotypes(ctx)
 
 
 def run_pretrain(spec, ctx) -> dict:

@@ -27,6 +27,7 @@ MAX_SEED = 2**32 - 1
 MAX_ATTENTION_RECORDS = 1000           # records per attention job (each is one forward pass)
 MAX_DEVICES = 64                      # processes per node under DDP (GPUs, or CPU processes with gloo)
 DEFAULT_CHECKPOINT_EVERY = 10
+FRACTION_KINDS = ("finetune", "finetune_phenotypes")   # the kinds a sweep runs: params.train_fraction
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -181,8 +182,9 @@ class JobSpec:
         chose the nested subsets (data.splits.nested_subset)."""
         fraction = self.params.get("train_fraction")
         if fraction is not None:
-            if self.kind != "finetune":
-                raise SpecError("params.train_fraction", f"only fine-tune jobs train on a fraction, not {self.kind}")
+            if self.kind not in FRACTION_KINDS:
+                raise SpecError("params.train_fraction", f"only fine-tune jobs ({', '.join(FRACTION_KINDS)}) train "
+                                                         f"on a fraction, not {self.kind}")
             if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
                 raise SpecError("params.train_fraction", f"must be a number in (0, 1], got {fraction!r}")
         if self.params.get("subset_seed") is not None:

@@ -16,20 +16,22 @@ from cardio_core.analysis.attention import cache_attention_sample
 from cardio_core.analysis.demographic_baselines import ensure_label_baseline
 from cardio_core.analysis.embeddings import embed_weights
 from cardio_core.analysis.evaluate import evaluate_cmr, evaluate_ecg
-from cardio_core.analysis.phenotypes import analyse_phenotypes, paired_cohort_ingested
+from cardio_core.analysis.phenotypes import (analyse_phenotype_head, analyse_phenotypes, paired_cohort_ingested,
+                                             phenotype_head_of)
 from cardio_core.analysis.projections import MODALITY_VIEWS, project_weights
 from cardio_core.catalog import get_weights
 from cardio_core.store import Store
 
 
 def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str = "cpu",
-                    align_to: str | None = None, seed: int = 0) -> None:
+                    align_to: str | None = None, seed: int = 0, phenotype_head: dict | None = None) -> None:
     """Embed, score and project one set of weights.
 
     `encoder` (a LoadedEncoder) is the model in memory, e.g. the one being trained, so the
     file is not read again; `align_to` is the previous weights of a run (its previous checkpoint, or
     the baseline): besides each view's independent layout, an aligned layout chained to it is stored
-    for the epoch evolution.
+    for the epoch evolution. `phenotype_head` (analysis.phenotypes.phenotype_head_of) marks an encoder whose head
+    regresses the paired cohort's phenotypes.
     """
     modality = get_weights(store, weights_id)["modality"]
     clear_analysed(store, weights_id)
@@ -50,7 +52,15 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
     # What the ECG embedding knows about the heart (issue 13): a ridge probe of the paired cohort's CMR
     # phenotypes, for every ECG encoder, wherever a paired cohort is ingested.
     if modality == "ecg" and paired_cohort_ingested(store):
-        analyse_phenotypes(store, weights_id, encoder=encoder, device=device, seed=seed)
+        from cardio_core.catalog import open_weights
+        encoder = encoder or open_weights(store, weights_id, seed=seed)
+        # a checkpoint fine-tuned on phenotypes is scored by its own head instead of a probe (its metadata says
+        # so; the model in memory during training has no metadata, so the training job passes it)
+        head = phenotype_head or phenotype_head_of(encoder.meta)
+        if head is not None:
+            analyse_phenotype_head(store, weights_id, encoder=encoder, head=head, device=device, seed=seed)
+        else:
+            analyse_phenotypes(store, weights_id, encoder=encoder, device=device, seed=seed)
         faults.point("analysis:phenotypes")
     views = []
     for view in MODALITY_VIEWS[modality]:

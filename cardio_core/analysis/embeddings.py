@@ -68,10 +68,12 @@ def default_batch_size(device: str) -> int:
 
 
 def compute_embeddings(model, arrays, *, modality: str, batch_size: int | None = None, device: str = "cpu",
-                       crop_length: int | None = None, with_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                       crop_length: int | None = None, with_head: bool = False,
+                       raw_head: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every record of `arrays` (indexable by position; ECG (12, T), CMR (3, H, W)).
 
-    Returns (vectors (n, d) float32, head probabilities (n, C) or None). ECG: `crop_length` defaults to
+    Returns (vectors (n, d) float32, head probabilities (n, C) or None; with `raw_head` the head's outputs as
+    they are, e.g. a phenotype regressor's standardised values). ECG: `crop_length` defaults to
     the model's own input length (signal_length); a record shorter than it is an error.
     """
     import torch
@@ -100,7 +102,7 @@ def compute_embeddings(model, arrays, *, modality: str, batch_size: int | None =
             vecs.append(feats.float().cpu().numpy())
             if with_head:
                 logits = model.forward_head(feats).float()
-                p = torch.sigmoid(logits) if modality == "ecg" else torch.softmax(logits, dim=1)
+                p = logits if raw_head else torch.sigmoid(logits) if modality == "ecg" else torch.softmax(logits, dim=1)
                 probs.append(p.cpu().numpy())
     if not vecs:
         return np.empty((0, 0), np.float32), None

@@ -112,6 +112,53 @@ def analyse_phenotypes(store: Store, weights_id: str, *, encoder=None, device: s
     return {"weights_id": weights_id, "scores": scores}
 
 
+def phenotype_head_of(meta: dict | None) -> dict | None:
+    """The phenotype regressor a checkpoint's head is (pipeline/phenotype_finetune.phenotype_head_meta), or None
+    for any other head. A head that names phenotypes this version does not know is refused, not misread."""
+    meta = meta or {}
+    if meta.get("task") != "phenotypes":
+        return None
+    names = list(meta.get("targets") or [])
+    mean, sd = list(meta.get("target_mean") or []), list(meta.get("target_sd") or [])
+    if sorted(names) != sorted(PHENOTYPES) or len(mean) != len(names) or len(sd) != len(names):
+        raise CardioError(f"the checkpoint's phenotype head names {names} with {len(mean)} means and {len(sd)} SDs; "
+                          f"expected one of each for {', '.join(PHENOTYPES)}")
+    return {"targets": names, "target_mean": mean, "target_sd": sd}
+
+
+def analyse_phenotype_head(store: Store, weights_id: str, *, encoder, head: dict, device: str = "cpu",
+                           seed: int = 0) -> dict:
+    """A phenotype-fine-tuned ECG encoder scored by its own head (no probe on top): its outputs on the paired
+    val and test subjects, un-standardised with the training mean and SD the checkpoint carries, scored on test
+    as the probes are (phenotype_scores), the val r beside them (val chose the checkpoint)."""
+    try:
+        views = _paired_splits(store)
+    except CardioError as exc:
+        _note(store, weights_id, str(exc))
+        return {"weights_id": weights_id, "skipped": str(exc)}
+    from cardio_core.metrics.phenotypes import pearson_r
+    from cardio_core.models.device import resolve_device
+    device = resolve_device(device)
+    order = [head["targets"].index(name) for name in PHENOTYPES]      # the head's outputs in PHENOTYPES order
+    mean, sd = np.asarray(head["target_mean"])[order], np.asarray(head["target_sd"])[order]
+    pred, Y = {}, {}
+    for split in ("val", "test"):
+        view = views[split]
+        X, out = compute_embeddings(encoder.model, view.ecg.arrays, modality="ecg", device=device, with_head=True,
+                                    raw_head=True)
+        store_embeddings(store, weights_id, PAIRED_DATASETS["ecg"], view.subject_ids, X,
+                         pooling=pooling_of(encoder.model))
+        pred[split] = out[:, order].astype(np.float64) * sd + mean
+        Y[split] = phenotype_matrix(store, view.subject_ids)
+    scores = phenotype_scores(Y["test"], pred["test"], PHENOTYPES, seed=seed)
+    val_r = {name: pearson_r(Y["val"][:, j], pred["val"][:, j]) for j, name in enumerate(PHENOTYPES)}
+    save_phenotype_results(store, weights_id, views["test"].subject_ids, Y["test"], pred["test"], scores,
+                           model="finetuned_regression", val_r=val_r, n_val=len(views["val"]), fitted_on="train",
+                           chosen_on="val", scored_on="test")
+    ensure_demographics_baseline(store, seed=seed)
+    return {"weights_id": weights_id, "scores": scores}
+
+
 def analyse_demographics_baseline(store: Store, *, seed: int = 0) -> dict:
     """Age, sex, height and weight alone, through gradient boosting: the same phenotypes, splits and scores."""
     try:

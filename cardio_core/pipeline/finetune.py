@@ -37,7 +37,7 @@ def parent_weights(ctx, modality: str) -> str:
     return resolve_weights(ctx.store, ctx.workspace, ctx.spec.weights, modality)
 
 
-def _starting_model(store, parent_id: str, recipe, num_classes: int):
+def starting_model(store, parent_id: str, recipe, num_classes: int):
     """The recipe's model with the parent's encoder loaded (the head of a parent fine-tune is not this task's head)."""
     from cardio_core.training.modules import build_model
     w = get_weights(store, parent_id)
@@ -46,7 +46,7 @@ def _starting_model(store, parent_id: str, recipe, num_classes: int):
     return model, (report.to_dict() if report is not None else None)
 
 
-def _handle(module, hook: Hook | None, event: CheckpointEvent) -> None:
+def handle_checkpoint(module, hook: Hook | None, event: CheckpointEvent) -> None:
     if hook is None:
         return
     was_training = module.training
@@ -98,7 +98,8 @@ def _classes_of(view):
 
 def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     import torch
-    from cardio_core.training.callbacks import JobProgress, PeriodicCheckpoint, ResumeState, fit_resuming
+    from cardio_core.training.callbacks import (JobProgress, PeriodicCheckpoint, ResumeState, early_stopping,
+                                                fit_resuming)
     from cardio_core.training.datamodules import ChapmanDataModule
     from cardio_core.training.modules import compute_pos_weight, make_module
 
@@ -117,7 +118,7 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     # a label-efficiency run's budget subset is drawn by the subset seed, so its training seeds share one 100 %
     train = _train_subset(train, spec.params.get("max_train_records"), recipe.seed if fraction is None else subset_seed)
     train = _train_fraction(train, spec.params, [L.rhythm_of(c) for c in _classes_of(train)])
-    model, load_report = _starting_model(store, parent_id, recipe, len(L.CLASSES))
+    model, load_report = starting_model(store, parent_id, recipe, len(L.CLASSES))
     dm = ChapmanDataModule((train.arrays, train.Y), (val.arrays, val.Y), (test.arrays, test.Y),
                            batch_size=recipe.batch_size, crop_length=recipe.crop_length,
                            augment=recipe.ecg_augment() if recipe.augment else False)
@@ -142,8 +143,9 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
                             step=meta["global_step"], fold=None, path=path, modality="ecg", parent_id=parent_id,
                             name=f"{run_id} epoch {epoch}", metrics=meta.get("metrics"), config=config)
         ctx.report_progress(message=f"analysing checkpoint epoch {epoch}", force=True)
-        _handle(module, on_checkpoint, CheckpointEvent(run_id, wid, epoch, meta["global_step"], None, path,
-                                                       module.model, parent_id, previous[0]))
+        event = CheckpointEvent(run_id, wid, epoch, meta["global_step"], None, path, module.model, parent_id,
+                                previous[0])
+        handle_checkpoint(module, on_checkpoint, event)
         previous[0] = wid
 
     saver = PeriodicCheckpoint(ckpt_dir, recipe.checkpoint_every,
@@ -152,7 +154,8 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
                          on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
     trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, validate_every=recipe.validation_interval,
-                            callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG")])
+                            callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG"),
+                                       *early_stopping(recipe.patience, recipe.monitor)])
     fit_resuming(trainer, module, datamodule=dm, resume_from=ctx.resume_from)
     return {"run_id": run_id, "checkpoints": [str(p) for p in saver.saved]}
 
@@ -193,7 +196,7 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
     """One model per cross-validation fold, trained on the other folds; returns the folds trained."""
     import torch
     from cardio_core.training.callbacks import (JobProgress, PeriodicCheckpoint, PreciseBatchNorm, ResumeState,
-                                                fit_resuming)
+                                                early_stopping, fit_resuming)
     from cardio_core.training.datamodules import AcdcFoldDataModule, CmrDataset
     from cardio_core.training.modules import make_module
 
@@ -225,7 +228,7 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
         if k in done:
             continue
         torch.manual_seed(recipe.seed + k)
-        model, _ = _starting_model(store, parent_id, recipe, len(L.ACDC_GROUPS))
+        model, _ = starting_model(store, parent_id, recipe, len(L.ACDC_GROUPS))
         dm = AcdcFoldDataModule(images, labels, folds_of_record, k, batch_size=recipe.batch_size,
                                 augment=recipe.cmr_augment() if recipe.augment else False,
                                 train_keep=train_keep[k])
@@ -238,15 +241,17 @@ def finetune_cmr(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
             register_checkpoint(store, weights_id=wid, run_id=run_id, job_id=ctx.job_id, epoch=epoch,
                                 step=meta["global_step"], fold=k, path=path, modality="cmr", parent_id=parent_id,
                                 name=f"{run_id} fold {k} epoch {epoch}", metrics=meta.get("metrics"), config=config)
-            _handle(module, on_checkpoint, CheckpointEvent(run_id, wid, epoch, meta["global_step"], k, path,
-                                                           module.model, parent_id, None, val_index=val_index))
+            event = CheckpointEvent(run_id, wid, epoch, meta["global_step"], k, path, module.model, parent_id, None,
+                                    val_index=val_index)
+            handle_checkpoint(module, on_checkpoint, event)
 
         saver = PeriodicCheckpoint(fold_dir, recipe.checkpoint_every,
                                    extra_meta={"run_id": run_id, "fold": k, "head_trained": True,
                                                "parent_weights_id": parent_id}, on_save=on_save)
         resume = ResumeState(fold_dir / "resume.ckpt", recipe.checkpoint_every,
                              on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
-        callbacks = [saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}")]
+        callbacks = [saver, resume, JobProgress(ctx, recipe.max_epochs, f"fine-tuning CMR fold {k}"),
+                     *early_stopping(recipe.patience, recipe.monitor)]
         if recipe.precise_bn and not recipe.linear_probe:   # a linear probe keeps its frozen encoder's statistics
             train_images = CmrDataset(images[dm.train_index], labels[dm.train_index], train=False)
             callbacks.insert(0, PreciseBatchNorm(train_images, attribute="model", batch_size=recipe.batch_size))

@@ -17,6 +17,7 @@ from typing import Any
 from cardio_core.catalog import write_weights_row
 from cardio_core.errors import ParameterError
 from cardio_core.store import Store, to_json
+from cardio_core.vocabulary import SELECTION_METRIC
 
 
 @dataclass
@@ -102,17 +103,14 @@ def register_run(store: Store, run_id, job_id, modality, dataset_id, recipe_name
         mark_best_checkpoint(con, run_id)   # a resumed run keeps the best of its earlier checkpoints
 
 
-# Model selection (method.md §4): validation macro-F1 (ECG), accuracy averaged over folds (CMR).
-SELECTION_METRIC = {"ecg": "val/macro_f1", "cmr": "val/accuracy_mean"}
-
-
 def mark_best_checkpoint(con, run_id: str) -> str | None:
     """Mark the run's best checkpoint (runs.best_weights_id) among its whole-run checkpoints (fold IS NULL):
-    the highest SELECTION_METRIC of its modality, the earliest epoch on a tie. Inside the caller's transaction."""
-    row = con.execute("SELECT modality FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    the highest SELECTION_METRIC of its dataset (else of its modality), the earliest epoch on a tie. Inside the
+    caller's transaction."""
+    row = con.execute("SELECT modality, dataset_id FROM runs WHERE run_id = ?", [run_id]).fetchone()
     if row is None:
         return None
-    metric = SELECTION_METRIC.get(row[0])
+    metric = SELECTION_METRIC.get(row[1]) or SELECTION_METRIC.get(row[0])
     best = con.execute(
         "SELECT weights_id, TRY_CAST(json_extract(val_metrics, '$.\"' || ? || '\"') AS DOUBLE) AS v "
         "FROM checkpoints WHERE run_id = ? AND fold IS NULL AND v IS NOT NULL ORDER BY v DESC, epoch LIMIT 1",

@@ -50,6 +50,32 @@ def finetune(ctx) -> dict:
     return _finetune_cmr_and_analyse(ctx, parent_id, device)
 
 
+def finetune_phenotypes(ctx) -> dict:
+    """A phenotype fine-tune job (pipeline/phenotype_finetune.py): the baseline analysed (once), the run trained on
+    the paired cohort, every checkpoint analysed, its phenotypes scored by its own head."""
+    from cardio_core.models.weights import LoadedEncoder
+    from cardio_core.pipeline.phenotype_finetune import finetune_ecg_phenotypes
+    configure_numba_cache(ctx.workspace.cache_dir)
+    recipe_for(ctx.spec, "ecg")  # a bad preset or override fails before the long baseline analysis
+    device = resolve_device(ctx.spec.device)
+    parent_id = parent_weights(ctx, "ecg")
+    if is_rank_zero(ctx):
+        ctx.report_progress(message=f"baseline analysis of {parent_id}", force=True)
+        ensure_analysed(ctx.store, parent_id, device=device)
+    head: dict = {}
+
+    def analyse(event: CheckpointEvent) -> None:
+        # head_trained False: its head regresses phenotypes, it is not a Chapman classifier
+        encoder = LoadedEncoder(model=event.model, report=None, source=None, head_trained=False)
+        analyse_weights(ctx.store, event.weights_id, encoder=encoder, device=device,
+                        align_to=event.previous_weights_id, seed=ctx.spec.seed, phenotype_head=head)
+
+    out = finetune_ecg_phenotypes(ctx, parent_id=parent_id, on_checkpoint=analyse, head_out=head)
+    if not ctx.should_stop() and is_rank_zero(ctx):
+        _finish_ecg_run(ctx, out["run_id"], device)
+    return out
+
+
 def _finish_ecg_run(ctx, run_id: str, device: str) -> None:
     """Analyse any checkpoint of the run whose analysis did not finish (none, normally: a resumed job retrains
     from the resume state written after the last analysed checkpoint), then mark the run complete."""

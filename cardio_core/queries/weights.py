@@ -6,6 +6,7 @@ from typing import Any
 import pandas as pd
 
 from cardio_core.vocabulary import PROJECTION_VIEWS as VIEWS
+from cardio_core.vocabulary import SELECTION_METRIC
 
 
 def list_weights(store, modality: str | None = None) -> pd.DataFrame:
@@ -65,10 +66,6 @@ def run_checkpoints(store, run_id: str) -> pd.DataFrame:
                           "ORDER BY epoch", [run_id])
 
 
-# What picks a run's best checkpoint (method.md §4): validation macro-F1 (ECG), mean fold accuracy (CMR).
-SELECTION_METRIC = {"ecg": "val/macro_f1", "cmr": "val/accuracy_mean"}
-
-
 def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
     """Fine-tuning runs, newest first: recipe, how their job ended, epochs, and the best checkpoint.
 
@@ -76,7 +73,7 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
     last_epoch, best_weights_id, best_epoch, best_value, selected_by. A CMR run's candidates are its
     per-epoch entries over all folds; an ECG run's, its checkpoints.
     """
-    sql = ("SELECT r.run_id, r.modality, r.recipe, r.created_at, coalesce(j.status, 'unknown') AS status, "
+    sql = ("SELECT r.run_id, r.modality, r.dataset_id, r.recipe, r.created_at, coalesce(j.status, 'unknown') AS status, "
            "r.best_weights_id AS marked_best FROM runs r LEFT JOIN jobs j ON j.job_id = r.job_id ")
     params: list[Any] = []
     if modality is not None:
@@ -88,7 +85,7 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
     best = []
     for run in runs.itertuples():
         mine = ckpts[ckpts["run_id"] == run.run_id]
-        metric = SELECTION_METRIC.get(run.modality, "")
+        metric = SELECTION_METRIC.get(run.dataset_id) or SELECTION_METRIC.get(run.modality, "")
         values = [_metric_of(v, metric) for v in mine["val_metrics"]]
         scored = [(v, int(e), w) for v, e, w in zip(values, mine["epoch"], mine["weights_id"]) if v is not None]
         marked = [t for t in scored if t[2] == run.marked_best]
@@ -103,7 +100,7 @@ def runs_overview(store, modality: str | None = None) -> pd.DataFrame:
         best.append({"n_checkpoints": len(mine), "last_epoch": int(mine["epoch"].max()) if len(mine) else None,
                      "best_weights_id": w, "best_epoch": e, "best_value": v,
                      "selected_by": metric if v is not None else "last epoch (no validation metric)"})
-    runs = runs.drop(columns=["marked_best"])
+    runs = runs.drop(columns=["marked_best", "dataset_id"])
     return pd.concat([runs.reset_index(drop=True), pd.DataFrame(best)], axis=1) if len(runs) else \
         runs.assign(n_checkpoints=[], last_epoch=[], best_weights_id=[], best_epoch=[], best_value=[], selected_by=[])
 

@@ -233,3 +233,15 @@ class JobProgress(L.Callback):
                    if torch.is_tensor(v) and v.numel() == 1 and k.count("/") == 1 and math.isfinite(float(v))}
         self.reporter.report_progress(epoch=trainer.current_epoch + 1, step=trainer.global_step,
                                       total_epochs=self.total_epochs, metrics=metrics, message=self.label, force=True)
+
+
+def early_stopping(patience: int, monitor: str) -> list:
+    """[EarlyStopping on `monitor` (higher is better)] for a recipe's patience, [] for patience 0: stop after
+    `patience` validations in a row without a better value (method.md §8: early stopping on validation AUROC or
+    Pearson r). The best checkpoint is chosen on the same monitor (pipeline.runs.mark_best_checkpoint)."""
+    if patience < 0:
+        raise ValueError(f"patience must be >= 0, got {patience}")
+    if not patience:
+        return []
+    from lightning.pytorch.callbacks import EarlyStopping
+    return [EarlyStopping(monitor=monitor, mode="max", patience=patience, check_finite=True)]

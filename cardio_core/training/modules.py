@@ -28,8 +28,11 @@ VAL_MACRO_PRECISION = "val/macro_precision"
 VAL_MACRO_RECALL = "val/macro_recall"
 VAL_F1_PREFIX = "val/f1/"               # + class name, e.g. "val/f1/AFIB"
 VAL_ACCURACY = "val/accuracy"
+VAL_MEAN_R = "val/mean_r"               # phenotype regression: the mean of the per-phenotype Pearson r on val
+VAL_R_PREFIX = "val/r/"                 # + phenotype name, e.g. "val/r/LVEDV"
 ECG_MONITOR = VAL_MACRO_F1              # model selection, method.md §4
 CMR_MONITOR = VAL_ACCURACY
+REGRESSION_MONITOR = VAL_MEAN_R         # method.md §8: early stopping on validation Pearson r
 
 
 def ecg_metric_names(classes: Sequence[str] = cardio_labels.CLASSES, stage: str = "val") -> list[str]:
@@ -217,6 +220,74 @@ class CmrFinetuneModule(_FinetuneModule):
 
     def test_step(self, batch, batch_idx):
         self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self):
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._eval_epoch_end("test")
+
+
+def masked_mse(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the finite targets only: a subject missing one phenotype still trains the others.
+    A batch without any finite target gives 0 with a gradient (never NaN)."""
+    finite = torch.isfinite(targets)
+    diff = torch.where(finite, predictions.float() - torch.nan_to_num(targets.float()), torch.zeros_like(predictions))
+    return (diff * diff).sum() / finite.sum().clamp(min=1)
+
+
+class EcgRegressionModule(_FinetuneModule):
+    """CMR phenotypes from the ECG (method.md §8): one output per phenotype, MSE on targets standardised with the
+    training split's mean and SD (the pipeline standardises; missing values are NaN and left out of the loss), and
+    validation Pearson r per phenotype and their mean (the monitor)."""
+
+    def __init__(self, model: nn.Module, *, names: Sequence[str], lr: float = 3e-6, weight_decay: float = 0.05,
+                 layer_decay: float = 0.75, warmup_epochs: float = 20, max_epochs: int = 200,
+                 steps_per_epoch: int | None = None, linear_probe: bool = False, random_init: bool = False):
+        super().__init__(model, lr=lr, weight_decay=weight_decay, layer_decay=layer_decay,
+                         warmup_epochs=warmup_epochs, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch,
+                         linear_probe=linear_probe, random_init=random_init)
+        self.names = tuple(names)
+        if getattr(model, "num_classes", len(self.names)) != len(self.names):
+            raise ValueError(f"model has {model.num_classes} outputs but {len(self.names)} phenotypes were given")
+        self.save_hyperparameters({"lr": lr, "weight_decay": weight_decay, "layer_decay": layer_decay,
+                                   "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
+                                   "linear_probe": linear_probe, "random_init": random_init,
+                                   "names": list(self.names)})
+        self._outputs: dict[str, list] = {"val": [], "test": []}
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = masked_mse(self(x), y)
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self._log_lr()
+        return loss
+
+    def _eval_step(self, batch, stage: str):
+        x, y = batch
+        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        from cardio_core.metrics.phenotypes import pearson_r
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        if not outputs:
+            return
+        pred, targets = _gathered(self, stage, outputs)
+        self.log(f"{stage}/loss", float(masked_mse(pred, targets)), sync_dist=True)
+        r = {name: pearson_r(targets[:, j].numpy(), pred[:, j].numpy()) for j, name in enumerate(self.names)}
+        # An undefined r (a constant prediction) counts as no correlation in the monitor, so it never wins the
+        # selection; per phenotype it is left out (checkpoint metadata holds finite numbers only).
+        self.log(f"{stage}/mean_r", float(np.mean([v if np.isfinite(v) else 0.0 for v in r.values()])),
+                 prog_bar=stage == "val", sync_dist=True)
+        for name, v in r.items():
+            if np.isfinite(v):
+                self.log(f"{stage}/r/{name}", float(v), sync_dist=True)
 
     def on_validation_epoch_end(self):
         self._eval_epoch_end("val")

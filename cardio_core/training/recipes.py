@@ -23,6 +23,9 @@ class Recipe:
     # epochs between validations; 0 = at the checkpoint epochs only (a short CPU run spends a large share of
     # its time validating every epoch; the checkpoints still carry their epoch's validation metrics)
     validate_every: int = 1
+    # early stopping: validations in a row without a better monitor value before training stops (0 = never);
+    # the run's best checkpoint is chosen on the same monitor either way
+    patience: int = 0
     # training regime
     linear_probe: bool = False          # freeze the encoder, train only the head
     random_init: bool = False           # ignore pre-trained weights: randomly initialised encoder
@@ -91,6 +94,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "warmup_epochs": (0.0, 10000, True, True),
     "checkpoint_every": (1, 10000, True, True),
     "validate_every": (0, 10000, True, True),
+    "patience": (0, 10000, True, True),
     "seed": (0, 2**32 - 1, True, True),
     "crop_length": (100, 5000, True, True),
     "phase_noise": (0.0, 1.0, True, True),
@@ -107,7 +111,8 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "input_size": (0, 1024, True, True),
     "threshold": (0.0, 1.0, False, False),
 }
-_INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "validate_every", "seed", "crop_length", "input_size"}
+_INT_FIELDS = {"batch_size", "max_epochs", "checkpoint_every", "validate_every", "patience", "seed", "crop_length",
+               "input_size"}
 _BOOL_FIELDS = {"linear_probe", "random_init", "augment", "precise_bn"}
 
 

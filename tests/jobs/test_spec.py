@@ -46,7 +46,7 @@ def test_invalid_values_name_the_field_and_the_allowed_range(field, value, messa
 
 
 def test_kind_modality_and_required_fields():
-    with pytest.raises(SpecError, match="kind: must be one of finetune, pretrain, pretrain_mmcl, embed"):
+    with pytest.raises(SpecError, match="kind: must be one of finetune, finetune_phenotypes, pretrain, pretrain_mmcl, embed"):
         JobSpec.from_dict({"kind": "mine_bitcoin"})
     with pytest.raises(SpecError, match="modality: is required for a finetune job"):
         JobSpec.from_dict({"kind": "finetune", "dataset": "chapman", "epochs": 1})
