@@ -174,6 +174,12 @@ def training_set_size(db_path: str, modality: str) -> int:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def paired_train_size(db_path: str) -> int:
+    """Subjects a phenotype fine-tune trains on: the paired cohort's train split."""
+    return paired_queries.cohort_size(_store(db_path), "train")
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def scope_size(db_path: str, scope: str) -> int:
     return queries.scope_size(_store(db_path), scope)
 

@@ -242,11 +242,11 @@ def _follow_sweep(runner: LocalRunner, group_id: str, interval: float = 2.0) -> 
 
 
 def _print_sweep(runner: LocalRunner, group_id: str) -> None:
-    from cardio_core.queries.sweeps import SWEEP_METRIC, sweep_curve, sweep_modality, sweep_results
+    from cardio_core.queries.sweeps import SWEEP_METRIC, sweep_curve, sweep_results, sweep_task_of
     results = sweep_results(runner.store, group_id)
     print(results[["seed", "fraction", "job_id", "status", "attempts", "n_train", "value"]].to_string(index=False))
     curve = sweep_curve(runner.store, group_id)
-    print(f"\nlabel-efficiency curve: {SWEEP_METRIC[sweep_modality(runner.store, group_id)][4]}, "
+    print(f"\nlabel-efficiency curve: {SWEEP_METRIC[sweep_task_of(runner.store, group_id)]['text']}, "
           "mean over seeds with its 95 % t interval")
     print(curve.to_string(index=False) if not curve.empty else "(no member has finished yet)")
 
@@ -262,7 +262,7 @@ def cmd_sweeps(args, ws: Workspace) -> int:
     if df.empty:
         print("no sweeps")
         return 0
-    print(df[["group_id", "name", "modality", "n_members", "n_succeeded", "n_active", "n_failed",
+    print(df[["group_id", "name", "task", "n_members", "n_succeeded", "n_active", "n_failed",
               "n_cancelled"]].to_string(index=False, max_colwidth=50))
     return 0
 

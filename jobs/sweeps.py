@@ -16,8 +16,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from cardio_core.queries.sweeps import SWEEP_METRIC, sweep_members
-from jobs.spec import MAX_SEED, JobSpec, SpecError
+from cardio_core.queries.sweeps import SWEEP_METRIC, sweep_members, sweep_task
+from jobs.spec import FRACTION_KINDS, MAX_SEED, JobSpec, SpecError
 
 DEFAULT_FRACTIONS = (1.0, 0.1, 0.01)
 MAX_MEMBERS = 100          # seeds x fractions of one sweep
@@ -78,10 +78,10 @@ def plan_sweep(base: JobSpec | dict, seeds, fractions=DEFAULT_FRACTIONS, *, subs
                name: str | None = None) -> SweepPlan:
     """A validated sweep of fine-tune spec `base`: every member spec is checked before anything is queued."""
     base = base if isinstance(base, JobSpec) else JobSpec.from_dict(base)
-    if base.kind != "finetune":
-        raise SpecError("kind", f"a sweep runs fine-tune jobs, got {base.kind!r}")
-    if base.modality not in SWEEP_METRIC:
-        raise SpecError("modality", f"must be one of {', '.join(SWEEP_METRIC)}, got {base.modality!r}")
+    if base.kind not in FRACTION_KINDS:
+        raise SpecError("kind", f"a sweep runs fine-tune jobs ({', '.join(FRACTION_KINDS)}), got {base.kind!r}")
+    if sweep_task(base.to_dict()) not in SWEEP_METRIC:
+        raise SpecError("modality", f"must be one of ecg, cmr for a fine-tune sweep, got {base.modality!r}")
     if "train_fraction" in base.params:
         raise SpecError("params.train_fraction", "is set per member by the sweep's fractions")
     if isinstance(subset_seed, bool) or not isinstance(subset_seed, int) or not 0 <= subset_seed <= MAX_SEED:
@@ -90,7 +90,8 @@ def plan_sweep(base: JobSpec | dict, seeds, fractions=DEFAULT_FRACTIONS, *, subs
     if len(seeds) * len(fractions) > MAX_MEMBERS:
         raise SpecError("seeds", f"{len(seeds)} seeds x {len(fractions)} fractions is {len(seeds) * len(fractions)} "
                                  f"jobs; a sweep has at most {MAX_MEMBERS}")
-    name = name or base.name or f"{base.modality.upper()} sweep from {base.weights or 'the default baseline'}"
+    what = "phenotype" if base.kind == "finetune_phenotypes" else base.modality.upper()
+    name = name or base.name or f"{what} sweep from {base.weights or 'the default baseline'}"
     if not isinstance(name, str) or len(name) > 150:
         raise SpecError("name", "must be a string of at most 150 characters")
     plan = SweepPlan(base, seeds, fractions, subset_seed, name)
@@ -106,7 +107,8 @@ def submit_sweep(runner, plan: SweepPlan, *, start: bool = True) -> str:
         con.execute("INSERT INTO job_groups (group_id, kind, name, spec, seeds, fractions, subset_seed, metric) "
                     "VALUES (?, 'sweep', ?, ?, ?, ?, ?, ?)",
                     [group_id, plan.name, plan.base.to_json(), json.dumps(list(plan.seeds)),
-                     json.dumps(list(plan.fractions)), plan.subset_seed, SWEEP_METRIC[plan.base.modality][1]])
+                     json.dumps(list(plan.fractions)), plan.subset_seed,
+                     SWEEP_METRIC[sweep_task(plan.base.to_dict())]["name"]])
     for spec in plan.members():
         runner.submit(spec, start=False, group_id=group_id)
     if start:

@@ -15,7 +15,7 @@ from cardio_core.vocabulary import ACTIVE_STATUSES, DEMO_RECIPES, FINETUNE_DATAS
 from jobs.kinds import KINDS
 from jobs.progress import log_tail
 from jobs.runner import JobError, LocalRunner
-from jobs.spec import JobSpec, SpecError
+from jobs.spec import FRACTION_KINDS, JobSpec, SpecError
 from jobs.processes import visible_gpus
 from jobs.sweeps import DEFAULT_FRACTIONS, cancel_sweep, plan_sweep, resume_sweep, submit_sweep
 from jobs.table import jobs_table, measured_throughput, sweep_progress
@@ -51,6 +51,7 @@ def check_overrides(recipe: str, overrides: dict) -> str | None:
 
 # The form trains: the kinds that fine-tune, plus 'sleep' to try the queue.
 FORM_KINDS = ["finetune", "sleep"]
+TASKS = {"labels": "rhythm labels (Chapman)", "phenotypes": "CMR phenotypes (paired cohort)"}
 SWEEP_FRACTIONS = [1.0, 0.5, 0.25, 0.1, 0.05, 0.01]
 
 
@@ -70,6 +71,14 @@ if st.session_state.get("job_submitted"):
     st.success(f"Submitted {st.session_state['job_submitted']}; it appears in the table below.")
 
 modality = st.radio("Modality", ["ecg", "cmr"], horizontal=True, key="job_modality")
+n_paired = common.paired_cohort_size(db)
+task = "labels"
+if modality == "ecg":
+    task = st.radio("Fine-tune on", list(TASKS), horizontal=True, key="job_task", format_func=TASKS.get,
+                    disabled=not n_paired,
+                    help="CMR phenotypes: the ECG encoder learns the paired cohort's LV and RV volumes, ejection "
+                         "fractions, output and mass (MSE on standardised targets; the checkpoint is chosen on the "
+                         "mean validation Pearson r)." + ("" if n_paired else " No paired cohort is ingested."))
 weights = common.weights(db, modality)
 # Only registered weights: a file dropped into weights/ is offered once the catalogue has checked it.
 weight_choices = weights["weights_id"].tolist()
@@ -114,7 +123,7 @@ if defaults.get("description"):
 
 
 def estimate_for(epochs: int, folds: list | None, device: str):
-    n_train = common.training_set_size(db, modality)
+    n_train = common.training_set_size(db, modality) if task == "labels" else common.paired_train_size(db)
     cuda = device == "cuda" or (device == "auto" and has_gpu)
     return estimate_training(modality, n_train=n_train, epochs=max(1, int(epochs)),
                              folds=len(folds or [0, 1, 2, 3, 4]) if modality == "cmr" else 1, cuda=cuda,
@@ -130,7 +139,8 @@ st.caption(f"Estimated duration on this machine with the current epochs: {planne
 with st.form("launch"):
     c1, c2 = st.columns(2)
     with c1:
-        dataset = st.selectbox("Dataset", FINETUNE_DATASETS[modality], key="job_dataset")
+        dataset = st.selectbox("Dataset", FINETUNE_DATASETS[modality] if task == "labels" else ["paired"],
+                               key=f"job_dataset_{task}")
         field_error(errors, "dataset")
         weight = st.selectbox("Start from weights", weight_choices, key="job_weights",
                               format_func=lambda w: names.get(w, f"weights/{w}"),
@@ -194,6 +204,8 @@ def parse_value(text: str):
 
 if submitted and not common.read_only():
     problems: dict[str, str] = {}
+    if kind == "finetune" and task == "phenotypes":
+        kind = "finetune_phenotypes"
     overrides = {}
     for row in hp.itertuples():
         if not isinstance(row.name, str) or not row.name.strip():
@@ -208,26 +220,27 @@ if submitted and not common.read_only():
     if weight not in weight_choices:
         problems["weights"] = "choose registered weights"
     sweep_plan = None
-    if as_sweep and kind == "finetune":
+    if as_sweep and kind in FRACTION_KINDS:
         try:
             seeds = [int(x) for x in str(sweep_seeds).replace(" ", "").split(",") if x]
         except ValueError:
             problems["sweep"] = f"seeds must be whole numbers separated by commas, got {sweep_seeds!r}"
             seeds = []
-    if kind == "finetune" and int(epochs) >= 1:
+    if kind in FRACTION_KINDS and int(epochs) >= 1:
         estimate = estimate_for(int(epochs), folds, device)
         if as_sweep and not problems.get("sweep"):   # every member: a share of the set, once per seed
             estimate = dataclasses.replace(estimate, seconds=estimate.seconds * len(seeds) * sum(sweep_fractions))
         if estimate.long and not confirm_long:
             problems["epochs"] = (f"this would take {estimate.text()}; tick 'launch it anyway' to go ahead, "
                                   f"or choose fewer epochs or the {DEMO_RECIPES[modality]} preset")
-    spec = {"kind": kind, "modality": modality, "dataset": dataset, "weights": weight, "recipe": recipe,
+    spec = {"kind": kind, "modality": modality if kind != "finetune_phenotypes" else None, "dataset": dataset,
+            "weights": weight, "recipe": recipe,
             "overrides": overrides, "epochs": int(epochs), "checkpoint_every": int(every), "device": device,
             "devices": int(devices),
             "seed": int(seed), "folds": [int(f) for f in folds] if modality == "cmr" else None}
     if kind == "sleep":
         spec.update(recipe=None, overrides={}, params={"seconds": 1.0})
-    if not problems and as_sweep and kind == "finetune":
+    if not problems and as_sweep and kind in FRACTION_KINDS:
         try:
             sweep_plan = plan_sweep(spec, seeds, sweep_fractions, subset_seed=int(subset_seed))
         except SpecError as exc:
@@ -399,7 +412,7 @@ def sweep_choice(sweeps: pd.DataFrame) -> str:
 
 
 @st.fragment(run_every=3)
-def live_sweep(group_id: str, modality: str) -> None:
+def live_sweep(group_id: str, task: str) -> None:
     members, overall = sweep_progress(common.store(), ws.runs_dir, group_id)
     counts = members["status"].value_counts().to_dict()
     st.progress(overall, text=f"{overall:.0%} of {len(members)} jobs · "
@@ -417,7 +430,7 @@ def live_sweep(group_id: str, modality: str) -> None:
             st.toast(f"Resumed {len(resume_sweep(runner_for(str(ws.root)), group_id))} jobs")
         except Exception as exc:
             st.error(str(exc))
-    metric, metric_text = SWEEP_METRIC[modality][3:5]
+    metric, metric_text = SWEEP_METRIC[task]["short"], SWEEP_METRIC[task]["text"]
     curve = label_efficiency_curve(members.loc[members["value"].notna(), "fraction"].to_numpy(dtype=float),
                                    members.loc[members["value"].notna(), "value"].to_numpy(dtype=float))
     if len(curve):
@@ -441,7 +454,7 @@ sweeps = list_sweeps(common.store())
 if not sweeps.empty:
     st.subheader("Sweeps")
     group = sweep_choice(sweeps)
-    live_sweep(group, sweeps.set_index("group_id").loc[group, "modality"])
+    live_sweep(group, sweeps.set_index("group_id").loc[group, "task"])
 
 st.subheader("Jobs")
 live_jobs()

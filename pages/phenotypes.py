@@ -1,5 +1,5 @@
 """Phenotypes: what an ECG embedding knows about the heart. Pearson r of a ridge read-out of each CMR phenotype
-on the paired test subjects, checkpoints side by side with the demographics-only baseline and the paper's
+(or, for an encoder fine-tuned on the phenotypes, of its own head) on the paired test subjects, checkpoints side by side with the demographics-only baseline and the paper's
 published numbers, and the predicted-vs-true scatter behind any cell."""
 import streamlit as st
 
@@ -40,6 +40,10 @@ with st.expander("95% bootstrap intervals", expanded=False):
                       "phenotype-r-intervals", key="ph_intervals", height=full_height)
 if note:
     st.caption(f"Demographics-only baseline: {note}")
+if (probed["readout"] != "ridge probe").any():
+    st.caption("Encoders marked 'own head' were fine-tuned on these phenotypes (a phenotype fine-tune job: MSE on "
+               "standardised targets, the checkpoint chosen on validation r) and are read out by their own head; "
+               "every other encoder by a ridge probe on its frozen embedding.")
 st.caption("Read each encoder against the demographics-only column (gradient boosting on age, sex, height and "
            "weight alone, same subjects and splits): an r no higher than it means the embedding "
            "adds nothing that age, sex and body size do not already carry.")
@@ -65,6 +69,6 @@ if scatter["points"].empty:
 else:
     fig = phenotype_scatter_figure(scatter, phenotype, title=model_names.get(model, model), review=review)
     common.show_figure(fig, f"phenotype-{phenotype}-{model}", key="ph_scatter")
-    st.caption("Each point is one test subject: its CMR-derived value across, the probe's prediction from the "
+    st.caption("Each point is one test subject: its CMR-derived value across, the model's prediction from the "
                "ECG up. The dotted line is a perfect prediction; the red line is the least-squares fit, whose "
                "slope below 1 shows the read-out shrinking towards the mean.")

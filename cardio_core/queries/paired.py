@@ -34,10 +34,10 @@ def list_pairs(store) -> pd.DataFrame:
     return df.assign(display=df.apply(display, axis=1))
 
 
-def cohort_size(store) -> int:
-    """Usable subjects of the ingested paired cohort (0 when none is ingested)."""
-    return int(store.scalar("SELECT count(*) FROM records WHERE dataset_id = ? AND NOT excluded",
-                            [PAIRED_DATASETS["ecg"]]) or 0)
+def cohort_size(store, split: str | None = None) -> int:
+    """Usable subjects of the ingested paired cohort, of one split if given (0 when none is ingested)."""
+    return int(store.scalar("SELECT count(*) FROM records WHERE dataset_id = ? AND NOT excluded "
+                            "AND (? IS NULL OR split = ?)", [PAIRED_DATASETS["ecg"], split, split]) or 0)
 
 
 def default_pair(pairs: pd.DataFrame) -> str | None:

@@ -12,6 +12,8 @@ from cardio_core.queries.weights import list_weights
 from cardio_core.vocabulary import DEMOGRAPHICS_MODEL, PHENOTYPE_SCOPE
 
 DEMOGRAPHICS_DISPLAY = "demographics only"  # age, sex, height and weight (said next to the table)
+FINETUNED_READOUT = "finetuned_regression"  # analysis.phenotypes.analyse_phenotype_head's `model`
+READOUTS = {"ridge": "ridge probe", FINETUNED_READOUT: "fine-tuned on the phenotypes (its own head)"}
 
 
 def _extra(raw) -> dict:
@@ -27,10 +29,16 @@ def probed_weights(store) -> pd.DataFrame:
                             "'phenotype_group_r' AND value IS NOT NULL AND weights_id <> ?",
                             [PHENOTYPE_SCOPE, DEMOGRAPHICS_MODEL])
     if scored.empty:
-        return pd.DataFrame(columns=["weights_id", "display", "LV", "RV"])
+        return pd.DataFrame(columns=["weights_id", "display", "readout", "LV", "RV"])
     groups = scored.pivot_table(index="weights_id", columns="label", values="value", aggfunc="first")
     weights = list_weights(store, "ecg")
     out = weights[weights["weights_id"].isin(groups.index)][["weights_id", "display", "kind", "run_id", "epoch"]]
+    # how each was read out: a ridge probe on its frozen embedding, or its own head (fine-tuned on phenotypes)
+    readout = dict(store.query("SELECT weights_id, any_value(json_extract_string(extra, '$.model')) FROM metrics "
+                               "WHERE scope = ? AND name = 'phenotype_r' GROUP BY weights_id", [PHENOTYPE_SCOPE]))
+    out = out.assign(readout=[READOUTS.get(readout.get(w), "ridge probe") for w in out["weights_id"]])
+    out["display"] = [d + (" · own head" if r == READOUTS[FINETUNED_READOUT] else "")
+                      for d, r in zip(out["display"], out["readout"])]
     return out.join(groups, on="weights_id").reset_index(drop=True)
 
 

@@ -5,9 +5,10 @@ A member is one (seed, train fraction) of the group. Cancelling and resuming act
 a new job of the same group, so a member's current job is the newest job of its (seed, fraction).
 
 What a member scores (SWEEP_METRIC): an ECG run's test macro F1 at its best checkpoint (chosen on validation
-macro F1, runs.best_weights_id: selected on val, scored on test); a CMR run's accuracy averaged over the
-cross-validation folds at its last epoch (ACDC has no split beyond the folds to choose an epoch on, and choosing
-on the folds' own accuracy would report the best of several looks at the same patients).
+macro F1, runs.best_weights_id: selected on val, scored on test); a phenotype run's test LV group r at its best
+checkpoint (chosen on the mean validation r); a CMR run's accuracy averaged over the cross-validation folds at its
+last epoch (ACDC has no split beyond the folds to choose an epoch on, and choosing on the folds' own accuracy would
+report the best of several looks at the same patients).
 """
 from __future__ import annotations
 
@@ -18,30 +19,42 @@ import pandas as pd
 
 from cardio_core.errors import CardioError
 from cardio_core.metrics.summary import label_efficiency_curve
+from cardio_core.vocabulary import PHENOTYPE_SCOPE
 
-# modality -> (metric scope, metric name, which checkpoint of the run, its short name, what it is)
+# what a sweep's members score, by task (sweep_task): metric scope, name and label, which checkpoint of the run,
+# a short name for axes and what it is, in words
 SWEEP_METRIC = {
-    "ecg": ("chapman_test", "f1", "best", "test macro F1", "Chapman test macro F1 at the checkpoint chosen on "
-                                                           "validation macro F1"),
-    "cmr": ("acdc", "accuracy", "last", "ACDC accuracy", "ACDC accuracy, the mean over the cross-validation folds "
-                                                         "at the last epoch"),
+    "ecg": {"scope": "chapman_test", "name": "f1", "label": "", "checkpoint": "best", "short": "test macro F1",
+            "text": "Chapman test macro F1 at the checkpoint chosen on validation macro F1"},
+    "cmr": {"scope": "acdc", "name": "accuracy", "label": "", "checkpoint": "last", "short": "ACDC accuracy",
+            "text": "ACDC accuracy, the mean over the cross-validation folds at the last epoch"},
+    "phenotypes": {"scope": PHENOTYPE_SCOPE, "name": "phenotype_group_r", "label": "LV", "checkpoint": "best",
+                   "short": "test LV r", "text": "the LV group's mean Pearson r (LVEDV, LVESV, LVSV, LVEF, LVCO, LVM) "
+                                                 "on the paired test subjects, at the checkpoint chosen on the mean "
+                                                 "validation r"},
 }
+
+
+def sweep_task(spec: dict) -> str:
+    """What a sweep's base spec trains: 'phenotypes' (a phenotype fine-tune), else its modality."""
+    return "phenotypes" if spec.get("kind") == "finetune_phenotypes" else spec.get("modality")
+
 
 MEMBER_COLUMNS = ["seed", "fraction", "job_id", "status", "created_at", "finished_at", "attempts"]
 
 
 def list_sweeps(store) -> pd.DataFrame:
-    """Every sweep, newest first: group_id, name, modality, seeds, fractions, subset_seed, metric, created_at,
+    """Every sweep, newest first: group_id, name, task (sweep_task), seeds, fractions, subset_seed, metric, created_at,
     n_members and how many members are in each state (n_succeeded, n_active, n_failed, n_cancelled)."""
     groups = store.query_df("SELECT group_id, name, spec, seeds, fractions, subset_seed, metric, created_at "
                             "FROM job_groups ORDER BY created_at DESC, group_id DESC")
     if groups.empty:
-        return groups.assign(modality=[], n_members=[], n_succeeded=[], n_active=[], n_failed=[], n_cancelled=[])
+        return groups.assign(task=[], n_members=[], n_succeeded=[], n_active=[], n_failed=[], n_cancelled=[])
     rows = []
     for g in groups.itertuples():
         members = sweep_members(store, g.group_id)
         status = members["status"].value_counts().to_dict()
-        rows.append({"modality": json.loads(g.spec).get("modality"), "n_members": len(members),
+        rows.append({"task": sweep_task(json.loads(g.spec)), "n_members": len(members),
                      "n_succeeded": status.get("succeeded", 0),
                      "n_active": sum(status.get(s, 0) for s in ("queued", "starting", "running")),
                      "n_failed": status.get("failed", 0), "n_cancelled": status.get("cancelled", 0)})
@@ -76,8 +89,7 @@ def _scored_checkpoint(store, run_id: str, which: str) -> str | None:
 def sweep_results(store, group_id: str) -> pd.DataFrame:
     """The members with their score: seed, fraction, job_id, status, run_id, weights_id (the checkpoint scored),
     n_train (records the run trained on; for CMR per fold, summed over folds), value (NaN until it has one)."""
-    modality = sweep_modality(store, group_id)
-    scope, name, which = SWEEP_METRIC[modality][:3]
+    metric = SWEEP_METRIC[sweep_task_of(store, group_id)]
     members = sweep_members(store, group_id)
     run_ids, weights_ids, n_train, values = [], [], [], []
     for m in members.itertuples():
@@ -88,9 +100,10 @@ def sweep_results(store, group_id: str) -> pd.DataFrame:
                           "ORDER BY j.created_at DESC LIMIT 1", [group_id, int(m.seed), float(m.fraction)])
         run_id = row[0][0] if row else None
         config = json.loads(row[0][1]) if row and row[0][1] else {}
-        wid = _scored_checkpoint(store, run_id, which) if run_id and m.status == "succeeded" else None
+        wid = _scored_checkpoint(store, run_id, metric["checkpoint"]) if run_id and m.status == "succeeded" else None
         value = store.scalar("SELECT value FROM metrics WHERE weights_id = ? AND scope = ? AND name = ? "
-                             "AND label = '' AND fold = -1", [wid, scope, name]) if wid else None
+                             "AND label = ? AND fold = -1", [wid, metric["scope"], metric["name"], metric["label"]]) \
+            if wid else None
         run_ids.append(run_id)
         weights_ids.append(wid)
         n_train.append(config.get("n_train"))
@@ -98,11 +111,11 @@ def sweep_results(store, group_id: str) -> pd.DataFrame:
     return members.assign(run_id=run_ids, weights_id=weights_ids, n_train=n_train, value=values)
 
 
-def sweep_modality(store, group_id: str) -> str:
+def sweep_task_of(store, group_id: str) -> str:
     raw = store.scalar("SELECT spec FROM job_groups WHERE group_id = ?", [group_id])
     if raw is None:
         raise CardioError(f"no sweep {group_id!r} in this workspace")
-    return json.loads(raw)["modality"]
+    return sweep_task(json.loads(raw))
 
 
 def sweep_curve(store, group_id: str) -> pd.DataFrame:

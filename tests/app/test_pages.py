@@ -484,3 +484,33 @@ def test_jobs_form_launches_a_sweep_as_one_group(monkeypatch, tmp_path):
     at.run()
     assert any("whole numbers" in e.value for e in at.error), [e.value for e in at.error]
     assert store.scalar("SELECT count(*) FROM job_groups") == 1
+
+
+def test_jobs_form_launches_a_phenotype_fine_tune_and_the_phenotypes_page_marks_its_own_head(monkeypatch, tmp_path):
+    from app.testing import write_phenotype_results
+    root = tmp_path / "ws"
+    store = fill_store(root)
+    with store.write() as con:   # a paired cohort's ECG side, as ingest_paired registers it
+        con.execute("INSERT INTO datasets (dataset_id, modality, source_dir) VALUES ('paired_ecg', 'ecg', '/x')")
+        for i in range(10):
+            con.execute("INSERT INTO records (dataset_id, record_id, source_path, split) VALUES "
+                        "('paired_ecg', ?, '/x', ?)", [f"s{i}", "train" if i < 7 else "val"])
+    at = open_page("jobs", monkeypatch, root)
+    at.radio(key="job_task").set_value("phenotypes").run()
+    assert at.selectbox(key="job_dataset_phenotypes").options == ["paired"]
+    at.number_input(key="job_epochs").set_value(2)
+    at.number_input(key="job_every").set_value(1)
+    at.button[0].click().run()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    spec = json.loads(store.scalar("SELECT spec FROM jobs WHERE kind = 'finetune_phenotypes'"))
+    assert spec["dataset"] == "paired" and spec["modality"] is None and spec["epochs"] == 2
+
+    # a checkpoint scored by its own head is named so on the Phenotypes page
+    write_phenotype_results(store, [checkpoint_id(5), checkpoint_id(10)])
+    store.execute("UPDATE metrics SET extra = json_merge_patch(extra, '{\"model\": \"finetuned_regression\"}') "
+                  "WHERE weights_id = ? AND name = 'phenotype_r'", [checkpoint_id(10)])
+    at = open_page("phenotypes", monkeypatch, root)
+    names = at.multiselect(key="ph_models").options
+    assert sum("own head" in n for n in names) == 1, names
+    assert "read out by their own head" in all_text(at)

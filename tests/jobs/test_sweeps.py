@@ -120,3 +120,26 @@ def test_sweep_of_two_seeds_by_two_fractions_end_to_end(demo_root, ws, capsys):
     # the same group listed by `cardio jobs sweeps`
     assert main(["--workspace", str(ws.root), "jobs", "sweeps"]) == 0
     assert group in capsys.readouterr().out
+
+
+def test_a_phenotype_fine_tune_sweeps_too_and_is_scored_by_its_lv_r(ws):
+    from cardio_core.queries.sweeps import SWEEP_METRIC
+    runner = LocalRunner(ws)
+    base = {"kind": "finetune_phenotypes", "dataset": "paired", "recipe": "demo_ecg", "epochs": 1, "device": "cpu"}
+    plan = plan_sweep(base, [0, 1], [1.0, 0.5])
+    assert plan.name.startswith("phenotype sweep") and {m.kind for m in plan.members()} == {"finetune_phenotypes"}
+    group = submit_sweep(runner, plan, start=False)
+    listed = list_sweeps(runner.store)
+    assert listed.loc[0, "task"] == "phenotypes" and listed.loc[0, "metric"] == "phenotype_group_r"
+    assert SWEEP_METRIC["phenotypes"]["label"] == "LV"
+    # a finished member's score is its best checkpoint's stored LV r
+    member = sweep_members(runner.store, group).iloc[0]
+    with runner.store.write() as con:
+        con.execute("UPDATE jobs SET status = 'succeeded' WHERE job_id = ?", [member.job_id])
+        con.execute("INSERT INTO runs (run_id, job_id, modality, dataset_id, best_weights_id) VALUES "
+                    "(?, ?, 'ecg', 'paired_ecg', 'w1')", [member.job_id, member.job_id])
+        con.execute("INSERT INTO metrics (weights_id, scope, name, label, fold, value) VALUES "
+                    "('w1', 'paired_phenotypes', 'phenotype_group_r', 'LV', -1, 0.42), "
+                    "('w1', 'paired_phenotypes', 'phenotype_group_r', 'RV', -1, 0.11)")
+    results = sweep_results(runner.store, group)
+    assert results.loc[0, "value"] == pytest.approx(0.42) and results["value"].iloc[1:].isna().all()
