@@ -55,7 +55,13 @@ def _drawn(n_points: int) -> str:
 
 
 def _idle() -> str:
-    return "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+    """JS predicate: the script run is over. Streamlit's own state on the app root says so ('notRunning'), and no
+    element is still a loading skeleton: without these, a page counted as loaded while its first run had not
+    started (the status widget is not shown yet then), so a page could be timed before it had drawn anything."""
+    return ("() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+            " return !!a && a.getAttribute('data-test-script-state') === 'notRunning' &&"
+            " !document.querySelector('[data-testid=\"stStatusWidget\"]') &&"
+            " !document.querySelector('[data-testid=\"stSkeleton\"]'); }")
 
 
 def browser_side(url: str, weights_ids, chromium: str, repeats: int, n_points: int) -> dict:
