@@ -6,8 +6,7 @@ import streamlit as st
 
 from app import common
 from app.figures import label_efficiency_figure
-from cardio_core.metrics.summary import label_efficiency_curve
-from cardio_core.queries.sweeps import SWEEP_METRIC, list_sweeps
+from cardio_core.queries.sweeps import SWEEP_METRIC, curve_of, list_sweeps
 from cardio_core.catalog import weights_files
 from cardio_core.training.recipes import get_recipe
 from cardio_core.training.estimate import LONG_RUN_S, estimate_training
@@ -431,8 +430,7 @@ def live_sweep(group_id: str, task: str) -> None:
         except Exception as exc:
             st.error(str(exc))
     metric, metric_text = SWEEP_METRIC[task]["short"], SWEEP_METRIC[task]["text"]
-    curve = label_efficiency_curve(members.loc[members["value"].notna(), "fraction"].to_numpy(dtype=float),
-                                   members.loc[members["value"].notna(), "value"].to_numpy(dtype=float))
+    curve = curve_of(members)
     if len(curve):
         st.plotly_chart(label_efficiency_figure(curve, members, metric=metric, review=common.review_mode()),
                         key=f"sweep-curve-{group_id}")

@@ -56,7 +56,8 @@ def analyse_weights(store: Store, weights_id: str, *, encoder=None, device: str 
         encoder = encoder or open_weights(store, weights_id, seed=seed)
         # a checkpoint fine-tuned on phenotypes is scored by its own head instead of a probe (its metadata says
         # so; the model in memory during training has no metadata, so the training job passes it)
-        head = phenotype_head or phenotype_head_of(encoder.meta)
+        where = str(encoder.source.path) if encoder.source is not None else weights_id
+        head = phenotype_head or phenotype_head_of(encoder.meta, where)
         if head is not None:
             analyse_phenotype_head(store, weights_id, encoder=encoder, head=head, device=device, seed=seed)
         else:

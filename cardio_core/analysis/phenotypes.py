@@ -112,7 +112,7 @@ def analyse_phenotypes(store: Store, weights_id: str, *, encoder=None, device: s
     return {"weights_id": weights_id, "scores": scores}
 
 
-def phenotype_head_of(meta: dict | None) -> dict | None:
+def phenotype_head_of(meta: dict | None, where: str = "the checkpoint") -> dict | None:
     """The phenotype regressor a checkpoint's head is (pipeline/phenotype_finetune.phenotype_head_meta), or None
     for any other head. A head that names phenotypes this version does not know is refused, not misread."""
     meta = meta or {}
@@ -121,7 +121,7 @@ def phenotype_head_of(meta: dict | None) -> dict | None:
     names = list(meta.get("targets") or [])
     mean, sd = list(meta.get("target_mean") or []), list(meta.get("target_sd") or [])
     if sorted(names) != sorted(PHENOTYPES) or len(mean) != len(names) or len(sd) != len(names):
-        raise CardioError(f"the checkpoint's phenotype head names {names} with {len(mean)} means and {len(sd)} SDs; "
+        raise CardioError(f"{where}: its phenotype head names {names} with {len(mean)} means and {len(sd)} SDs; "
                           f"expected one of each for {', '.join(PHENOTYPES)}")
     return {"targets": names, "target_mean": mean, "target_sd": sd}
 

@@ -89,6 +89,41 @@ def _train_subset(train, limit, seed: int):
     return train.subset(keep)
 
 
+def whole_run_checkpoints(ctx, *, run_id: str, parent_id: str, recipe, module, config: dict,
+                          on_checkpoint: Hook | None, extra_meta: dict, name_suffix: str = ""):
+    """(PeriodicCheckpoint, ResumeState) of a run trained as one model (an ECG fine-tune, on labels or phenotypes):
+    each checkpoint registered with its lineage and handed to `on_checkpoint` with the checkpoint before it (a
+    resumed run: its last analysed one), then the resume state written (see the module docstring)."""
+    from cardio_core.training.callbacks import PeriodicCheckpoint, ResumeState
+    store = ctx.store
+    ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
+    previous = [parent_id]
+    if ctx.resume_from:
+        prev = store.query("SELECT c.weights_id FROM checkpoints c JOIN analysis_complete USING (weights_id) "
+                           "WHERE c.run_id = ? AND c.fold IS NULL ORDER BY c.epoch DESC LIMIT 1", [run_id])
+        if prev:
+            previous[0] = prev[0][0]
+
+    def on_save(path: Path, meta: dict) -> None:
+        epoch = meta["epoch"]
+        wid = f"{run_id}-e{epoch:04d}"
+        register_checkpoint(store, weights_id=wid, run_id=run_id, job_id=ctx.job_id, epoch=epoch,
+                            step=meta["global_step"], fold=None, path=path, modality="ecg", parent_id=parent_id,
+                            name=f"{run_id} epoch {epoch}{name_suffix}", metrics=meta.get("metrics"), config=config)
+        ctx.report_progress(message=f"analysing checkpoint epoch {epoch}", force=True)
+        event = CheckpointEvent(run_id, wid, epoch, meta["global_step"], None, path, module.model, parent_id,
+                                previous[0])
+        handle_checkpoint(module, on_checkpoint, event)
+        previous[0] = wid
+
+    saver = PeriodicCheckpoint(ckpt_dir, recipe.checkpoint_every,
+                               extra_meta={"run_id": run_id, "parent_weights_id": parent_id, **extra_meta},
+                               on_save=on_save)
+    resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
+                         on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
+    return saver, resume
+
+
 # -- ECG -----------------------------------------------------------------------------
 
 def _classes_of(view):
@@ -98,8 +133,7 @@ def _classes_of(view):
 
 def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | None = None) -> dict:
     import torch
-    from cardio_core.training.callbacks import (JobProgress, PeriodicCheckpoint, ResumeState, early_stopping,
-                                                fit_resuming)
+    from cardio_core.training.callbacks import JobProgress, early_stopping, fit_resuming
     from cardio_core.training.datamodules import ChapmanDataModule
     from cardio_core.training.modules import compute_pos_weight, make_module
 
@@ -128,31 +162,9 @@ def finetune_ecg(ctx, *, parent_id: str | None = None, on_checkpoint: Hook | Non
               "train_fraction": fraction or 1.0, "subset_seed": subset_seed}
     if is_rank_zero(ctx):  # under DDP, rank zero writes the store; the callbacks call on_save there only
         register_run(store, run_id, ctx.job_id, "ecg", "chapman", recipe_name, config, parent_id)
-    ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
-    previous = [parent_id]
-    if ctx.resume_from:
-        prev = store.query("SELECT c.weights_id FROM checkpoints c JOIN analysis_complete USING (weights_id) "
-                           "WHERE c.run_id = ? AND c.fold IS NULL ORDER BY c.epoch DESC LIMIT 1", [run_id])
-        if prev:
-            previous[0] = prev[0][0]
-
-    def on_save(path: Path, meta: dict) -> None:
-        epoch = meta["epoch"]
-        wid = f"{run_id}-e{epoch:04d}"
-        register_checkpoint(store, weights_id=wid, run_id=run_id, job_id=ctx.job_id, epoch=epoch,
-                            step=meta["global_step"], fold=None, path=path, modality="ecg", parent_id=parent_id,
-                            name=f"{run_id} epoch {epoch}", metrics=meta.get("metrics"), config=config)
-        ctx.report_progress(message=f"analysing checkpoint epoch {epoch}", force=True)
-        event = CheckpointEvent(run_id, wid, epoch, meta["global_step"], None, path, module.model, parent_id,
-                                previous[0])
-        handle_checkpoint(module, on_checkpoint, event)
-        previous[0] = wid
-
-    saver = PeriodicCheckpoint(ckpt_dir, recipe.checkpoint_every,
-                               extra_meta={"run_id": run_id, "head_trained": True, "parent_weights_id": parent_id},
-                               on_save=on_save)
-    resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
-                         on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
+    saver, resume = whole_run_checkpoints(ctx, run_id=run_id, parent_id=parent_id, recipe=recipe, module=module,
+                                          config=config, on_checkpoint=on_checkpoint,
+                                          extra_meta={"head_trained": True})
     trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, validate_every=recipe.validation_interval,
                             callbacks=[saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG"),
                                        *early_stopping(recipe.patience, recipe.monitor)])

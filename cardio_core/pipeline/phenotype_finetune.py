@@ -11,15 +11,13 @@ Training only, as pipeline/finetune.py: what happens to a checkpoint next is the
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from cardio_core.data.splits import nested_subset
 from cardio_core.errors import CardioError
-from cardio_core.pipeline.finetune import Hook, handle_checkpoint, starting_model, train_fraction_of
-from cardio_core.pipeline.runs import (CheckpointEvent, build_trainer, current_run_id, recipe_for, register_checkpoint,
-                                       register_run)
+from cardio_core.pipeline.finetune import Hook, starting_model, train_fraction_of, whole_run_checkpoints
+from cardio_core.pipeline.runs import build_trainer, current_run_id, recipe_for, register_run
 from cardio_core.training.distributed import is_rank_zero
 from cardio_core.vocabulary import PAIRED_DATASETS
 
@@ -53,8 +51,7 @@ def finetune_ecg_phenotypes(ctx, *, parent_id: str, on_checkpoint: Hook | None =
     from cardio_core.analysis.phenotypes import phenotype_matrix
     from cardio_core.data.paired_view import PairedView, load_paired_view
     from cardio_core.metrics.phenotypes import PHENOTYPES
-    from cardio_core.training.callbacks import (JobProgress, PeriodicCheckpoint, ResumeState, early_stopping,
-                                                fit_resuming)
+    from cardio_core.training.callbacks import JobProgress, early_stopping, fit_resuming
     from cardio_core.training.datamodules import ChapmanDataModule
     from cardio_core.training.modules import REGRESSION_MONITOR, EcgRegressionModule
 
@@ -92,32 +89,10 @@ def finetune_ecg_phenotypes(ctx, *, parent_id: str, on_checkpoint: Hook | None =
               "monitor": REGRESSION_MONITOR, **head}
     if is_rank_zero(ctx):
         register_run(store, run_id, ctx.job_id, "ecg", PAIRED_DATASETS["ecg"], recipe_name, config, parent_id)
-    ckpt_dir = ctx.workspace.runs_dir / run_id / "checkpoints"
-    previous = [parent_id]
-    if ctx.resume_from:
-        prev = store.query("SELECT c.weights_id FROM checkpoints c JOIN analysis_complete USING (weights_id) "
-                           "WHERE c.run_id = ? ORDER BY c.epoch DESC LIMIT 1", [run_id])
-        if prev:
-            previous[0] = prev[0][0]
-
-    def on_save(path: Path, meta: dict) -> None:
-        epoch = meta["epoch"]
-        wid = f"{run_id}-e{epoch:04d}"
-        register_checkpoint(store, weights_id=wid, run_id=run_id, job_id=ctx.job_id, epoch=epoch,
-                            step=meta["global_step"], fold=None, path=path, modality="ecg", parent_id=parent_id,
-                            name=f"{run_id} epoch {epoch} (phenotypes)", metrics=meta.get("metrics"), config=config)
-        ctx.report_progress(message=f"analysing checkpoint epoch {epoch}", force=True)
-        event = CheckpointEvent(run_id, wid, epoch, meta["global_step"], None, path, module.model, parent_id,
-                                previous[0])
-        handle_checkpoint(module, on_checkpoint, event)
-        previous[0] = wid
-
     # head_trained False: the head regresses phenotypes, it is not a Chapman classifier to score
-    saver = PeriodicCheckpoint(ckpt_dir, recipe.checkpoint_every,
-                               extra_meta={"run_id": run_id, "head_trained": False, "parent_weights_id": parent_id,
-                                           **head}, on_save=on_save)
-    resume = ResumeState(ckpt_dir / "resume.ckpt", recipe.checkpoint_every,
-                         on_written=lambda path, epoch, step: ctx.register_checkpoint(path, epoch=epoch, step=step))
+    saver, resume = whole_run_checkpoints(ctx, run_id=run_id, parent_id=parent_id, recipe=recipe, module=module,
+                                          config=config, on_checkpoint=on_checkpoint,
+                                          extra_meta={"head_trained": False, **head}, name_suffix=" (phenotypes)")
     callbacks = [saver, resume, JobProgress(ctx, recipe.max_epochs, "fine-tuning ECG on CMR phenotypes"),
                  *early_stopping(recipe.patience, REGRESSION_MONITOR)]
     trainer = build_trainer(ctx, max_epochs=recipe.max_epochs, validate_every=recipe.validation_interval,

@@ -121,6 +121,10 @@ def sweep_task_of(store, group_id: str) -> str:
 def sweep_curve(store, group_id: str) -> pd.DataFrame:
     """The group's label-efficiency curve over its scored members (cardio_core.metrics.label_efficiency_curve):
     one row per training fraction with mean, sd, n (seeds scored) and the 95 % interval."""
-    results = sweep_results(store, group_id)
+    return curve_of(sweep_results(store, group_id))
+
+
+def curve_of(results: pd.DataFrame) -> pd.DataFrame:
+    """The label-efficiency curve of sweep_results rows (those with a score)."""
     scored = results[results["value"].notna()]
     return label_efficiency_curve(scored["fraction"].to_numpy(dtype=float), scored["value"].to_numpy(dtype=float))

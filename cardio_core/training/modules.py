@@ -69,6 +69,7 @@ class _FinetuneModule(L.LightningModule):
         self.lr, self.weight_decay, self.layer_decay = lr, weight_decay, layer_decay
         self.warmup_epochs, self.max_epochs, self.steps_per_epoch = warmup_epochs, max_epochs, steps_per_epoch
         self.linear_probe = linear_probe
+        self._outputs: dict[str, list] = {"val": [], "test": []}
         if linear_probe:
             for name, param in model.named_parameters():
                 param.requires_grad = name.startswith("head.")
@@ -83,6 +84,27 @@ class _FinetuneModule(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    # Evaluation: each batch's outputs and targets are kept per stage; at the stage's end the subclass's
+    # _eval_epoch_end(stage) scores the whole set (under DDP, every rank's share gathered in order).
+    def _eval_step(self, batch, stage: str):
+        x, y = batch
+        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self):
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._eval_epoch_end("test")
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        raise NotImplementedError
 
     def _steps_per_epoch(self) -> int:
         if self.steps_per_epoch is not None:
@@ -131,7 +153,6 @@ class EcgFinetuneModule(_FinetuneModule):
                                    "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
                                    "linear_probe": linear_probe, "random_init": random_init,
                                    "threshold": threshold, "classes": list(self.classes)})
-        self._outputs: dict[str, list] = {"val": [], "test": []}
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float(),
@@ -143,16 +164,6 @@ class EcgFinetuneModule(_FinetuneModule):
         self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
-
-    def _eval_step(self, batch, stage: str):
-        x, y = batch
-        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test")
 
     def _eval_epoch_end(self, stage: str) -> None:
         outputs, self._outputs[stage] = self._outputs[stage], []
@@ -171,12 +182,6 @@ class EcgFinetuneModule(_FinetuneModule):
         for name, f1 in scores["f1"].items():
             self.log(f"{stage}/f1/{name}", float(f1), sync_dist=True)
 
-    def on_validation_epoch_end(self):
-        self._eval_epoch_end("val")
-
-    def on_test_epoch_end(self):
-        self._eval_epoch_end("test")
-
 
 class CmrFinetuneModule(_FinetuneModule):
     """5-class fine-tuning with cross-entropy; validation accuracy."""
@@ -193,7 +198,6 @@ class CmrFinetuneModule(_FinetuneModule):
                                    "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
                                    "linear_probe": linear_probe, "random_init": random_init,
                                    "classes": list(self.classes)})
-        self._outputs: dict[str, list] = {"val": [], "test": []}
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -201,10 +205,6 @@ class CmrFinetuneModule(_FinetuneModule):
         self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
-
-    def _eval_step(self, batch, stage: str):
-        x, y = batch
-        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
 
     def _eval_epoch_end(self, stage: str) -> None:
         outputs, self._outputs[stage] = self._outputs[stage], []
@@ -214,18 +214,6 @@ class CmrFinetuneModule(_FinetuneModule):
         self.log(f"{stage}/loss", float(nn.functional.cross_entropy(logits, targets)), sync_dist=True)
         self.log(f"{stage}/accuracy", accuracy(targets.numpy(), logits.argmax(1).numpy()), prog_bar=True,
                  sync_dist=True)
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test")
-
-    def on_validation_epoch_end(self):
-        self._eval_epoch_end("val")
-
-    def on_test_epoch_end(self):
-        self._eval_epoch_end("test")
 
 
 def masked_mse(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -254,7 +242,6 @@ class EcgRegressionModule(_FinetuneModule):
                                    "warmup_epochs": warmup_epochs, "max_epochs": max_epochs,
                                    "linear_probe": linear_probe, "random_init": random_init,
                                    "names": list(self.names)})
-        self._outputs: dict[str, list] = {"val": [], "test": []}
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -262,16 +249,6 @@ class EcgRegressionModule(_FinetuneModule):
         self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self._log_lr()
         return loss
-
-    def _eval_step(self, batch, stage: str):
-        x, y = batch
-        self._outputs[stage].append((self(x).float().detach().cpu(), y.detach().cpu()))
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test")
 
     def _eval_epoch_end(self, stage: str) -> None:
         from cardio_core.metrics.phenotypes import pearson_r
@@ -288,12 +265,6 @@ class EcgRegressionModule(_FinetuneModule):
         for name, v in r.items():
             if np.isfinite(v):
                 self.log(f"{stage}/r/{name}", float(v), sync_dist=True)
-
-    def on_validation_epoch_end(self):
-        self._eval_epoch_end("val")
-
-    def on_test_epoch_end(self):
-        self._eval_epoch_end("test")
 
 
 def _gathered(module: L.LightningModule, stage: str, outputs: list) -> tuple[torch.Tensor, torch.Tensor]:
