@@ -21,6 +21,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import shutil
 from pathlib import Path
 
+# One numba JIT cache for the whole run (both workers and every job subprocess they start), instead of one per
+# test workspace: UMAP's numba functions cost about 20 s to compile, and a dozen tests each make a fresh
+# workspace (the app keeps its cache in the workspace; configure_numba_cache leaves a set variable alone).
+# numba writes cache files atomically, so the two workers can fill it at once. The bench tests that measure a
+# cold cache set their own.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "numba"))
+
 import pytest
 
 # Small enough to generate in a few seconds, big enough for every quirk of the Chapman

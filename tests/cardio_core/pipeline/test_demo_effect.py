@@ -35,7 +35,7 @@ def test_finetuning_raises_rhythm_silhouettes(tmp_path):
     pre = JobSpec(kind="pretrain", modality="ecg", dataset="chapman", epochs=1, device="cpu")
     baseline = workflows.pretrain(_ctx(ws, store, pre, "pre"))["weights_id"]
     ft = JobSpec(kind="finetune", modality="ecg", dataset="chapman", weights=baseline, recipe="demo_ecg",
-                 epochs=6, checkpoint_every=3, device="cpu")
+                 epochs=6, checkpoint_every=6, device="cpu")
     run = workflows.finetune(_ctx(ws, store, ft, "ft"))
 
     sil = dict(store.query("SELECT weights_id, value FROM metrics WHERE scope = 'chapman_test' "
