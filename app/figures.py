@@ -37,6 +37,48 @@ def category_colours(values) -> dict[str, str]:
     return out
 
 
+# At most this many points are drawn per scatter panel. Measured with `./run bench app --pages` (50k points beside
+# 10): plotly.js in a browser without a GPU redraws every point on each mouse move of a box selection and sends
+# every selected point back, so drawing all 50k cost a selection rerun 11 s more than the 10-point page; with
+# 5,000 drawn a page load still cost 0.7 s more. Above the budget a fixed sample is drawn and the plot says so;
+# selections, summaries and tables cover every record.
+DRAW_BUDGET = 2500
+# Every stratum (colour) keeps at least this many drawn points, so a rare label never vanishes from the plot.
+DRAW_MIN_PER_STRATUM = 100
+
+
+def drawn_subset(points: pd.DataFrame, budget: int | None = DRAW_BUDGET, strata=None) -> np.ndarray:
+    """Which rows a scatter draws (bool per row): all of them up to `budget`; above it, in each stratum (a colour
+    category) its share of the budget, at least DRAW_MIN_PER_STRATUM, chosen by a hash of the record's id.
+
+    The hash, not a random draw, makes the choice the same for a record in every checkpoint, frame and page, so
+    side-by-side views and an animation show the same records, and a redraw never reshuffles what is shown."""
+    n = len(points)
+    if budget is None or n <= budget:
+        return np.ones(n, dtype=bool)
+    if budget <= 0:
+        raise ValueError(f"budget must be a positive number of points; got {budget}")
+    # pandas' fixed-key hash of (dataset, record): the same value for a record in every process
+    rank = pd.util.hash_pandas_object(points[["dataset_id", "record_id"]].astype(str), index=False).to_numpy()
+    strata = np.zeros(n, dtype=np.int64) if strata is None else pd.factorize(np.asarray(strata, dtype=object))[0]
+    keep = np.zeros(n, dtype=bool)
+    for s in np.unique(strata):
+        rows = np.flatnonzero(strata == s)
+        quota = min(len(rows), max(DRAW_MIN_PER_STRATUM, int(round(budget * len(rows) / n))))
+        keep[rows[np.argsort(rank[rows], kind="stable")[:quota]]] = True
+    return keep
+
+
+def drawn_note(fig: go.Figure, n_drawn: int, n_total: int, review: bool) -> None:
+    """Say on the plot itself (and so in a downloaded image) that it draws a sample."""
+    if n_drawn >= n_total:
+        return
+    fig.add_annotation(text=f"drawn: {n_drawn:,} of {n_total:,} records (a fixed sample per colour); "
+                            "selections and summaries count every record",
+                       xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False,
+                       font=dict(size=REVIEW_FONT if review else 11, color="#555"), bgcolor="rgba(255,255,255,0.7)")
+
+
 def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
     """One hover line per point; review mode shows no record id and an age band instead of the age."""
     age = age_bands(points["age"]) if review else \
@@ -50,19 +92,25 @@ def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
 def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str | None = None, review: bool = False,
                    highlight: np.ndarray | None = None, title: str | None = None, ranges=None,
                    colours: dict[str, str] | None = None, height: int = 620,
-                   axes: tuple[str, str] = ("UMAP 1", "UMAP 2")) -> go.Figure:
+                   axes: tuple[str, str] = ("UMAP 1", "UMAP 2"), max_points: int | None = DRAW_BUDGET) -> go.Figure:
     """WebGL scatter of projection points; marker shape = single vs multi-labelled; `axes`: the axis titles
     (("LD 1", "LD 2") for the LDA view).
 
     Every trace carries customdata = the row's position in `points`, so selections map back
     to rows. `highlight` (bool per row) draws rings around selected records (shared selection).
+    Above `max_points` records a fixed sample is drawn (drawn_subset; None draws all).
     """
     size = 9 if review else 5
     fig = go.Figure()
-    pos = np.arange(len(points), dtype=np.int32)
+    values_all = colour_values(points, colour_by, cls=cls, review=review)
+    drawn = drawn_subset(points, max_points,
+                         None if pd.api.types.is_float_dtype(values_all) else values_all.astype(str).to_numpy())
+    if ranges is None and not drawn.all():
+        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
+    n_total, points, values = len(points), points[drawn], values_all[drawn]
+    pos = np.flatnonzero(drawn).astype(np.int32)
     multi = points["multi"].to_numpy(bool)
     text = hover_text(points, review)
-    values = colour_values(points, colour_by, cls=cls, review=review)
     x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
     # One trace per (colour, shape) with a scalar symbol: per-point symbol arrays cost
     # seconds of plotly validation at 50k points.
@@ -91,26 +139,32 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
                     hovertemplate="%{text}<extra></extra>",
                     marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbol, opacity=0.8)))
     if highlight is not None and np.asarray(highlight).any():
-        h = np.asarray(highlight, bool)
+        h = np.asarray(highlight, bool)[drawn]
         fig.add_trace(go.Scattergl(x=x[h], y=y[h], mode="markers", name="selected", customdata=pos[h],
                                    hoverinfo="skip", marker=dict(size=size + 6, color="rgba(0,0,0,0)",
                                                                  line=dict(color="black", width=1.5))))
     _layout(fig, title, review, height, ranges)
+    drawn_note(fig, len(points), n_total, review)
     fig.update_xaxes(title_text=axes[0])
     fig.update_yaxes(title_text=axes[1])
     return fig
 
 
 def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: str | None = None,
-                        ranges=None, height: int = 620, colour_by: str = "rhythm", cls: str | None = None) -> go.Figure:
+                        ranges=None, height: int = 620, colour_by: str = "rhythm", cls: str | None = None,
+                        max_points: int | None = DRAW_BUDGET) -> go.Figure:
     """Chapman density contours per rhythm label, PTB-XL markers on top in the matching colours (thesis Fig. 4.5).
 
     Coloured by anything else (age, sex, ...), both cohorts are drawn as markers in that colouring:
-    Chapman as small dots, PTB-XL as crosses, so the domain stays visible."""
+    Chapman as small dots, PTB-XL as crosses, so the domain stays visible. Contours are computed from every
+    record; above `max_points` the markers are a fixed sample (drawn_subset) per cohort and colour."""
     if colour_by != "rhythm":
         return _cross_domain_coloured(points, colour_by, cls, review=review, title=title, ranges=ranges,
-                                      height=height)
+                                      height=height, max_points=max_points)
     fig = go.Figure()
+    drawn = drawn_subset(points, max_points, (points["dataset_id"] + ":" + points["rhythm"].astype(str)).to_numpy())
+    if ranges is None and not drawn.all():
+        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
     chap = points[points["dataset_id"] == "chapman"]
     pos = np.arange(len(points))
     if len(chap):
@@ -126,15 +180,16 @@ def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: st
                 contours=dict(coloring="lines", start=0.2, end=0.8, size=0.2), colorscale=[[0, colour], [1, colour]],
                 line=dict(width=1.5), hoverinfo="skip"))
     # Chapman points faint, so the selection tools have something under the cursor.
-    m = (points["dataset_id"] == "chapman").to_numpy()
-    text = hover_text(points, review)
+    m = (points["dataset_id"] == "chapman").to_numpy() & drawn
+    text = np.full(len(points), "", dtype=object)
+    text[drawn] = hover_text(points[drawn], review)  # hover lines for the drawn points only
     fig.add_trace(go.Scattergl(x=points["x"].to_numpy(np.float32)[m], y=points["y"].to_numpy(np.float32)[m],
                                mode="markers", customdata=pos[m], text=text[m], name="Chapman test",
                                hovertemplate="%{text}<extra></extra>",
                                marker=dict(size=3, color="rgba(120,120,120,0.25)")))
     size = 10 if review else 7
     for lab in list(RHYTHM_LABELS) + ["mixed", "other"]:
-        mm = (points["dataset_id"].eq("ptbxl") & points["rhythm"].eq(lab)).to_numpy()
+        mm = (points["dataset_id"].eq("ptbxl") & points["rhythm"].eq(lab)).to_numpy() & drawn
         if not mm.any():
             continue
         fig.add_trace(go.Scattergl(
@@ -143,6 +198,7 @@ def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: st
             hovertemplate="%{text}<extra></extra>",
             marker=dict(size=size, color=LABEL_COLOURS.get(lab, "#888"), symbol="x", line=dict(width=0))))
     _layout(fig, title, review, height, ranges)
+    drawn_note(fig, int(drawn.sum()), len(points), review)
     return fig
 
 
@@ -163,11 +219,18 @@ def chart_fonts(fig, review: bool) -> None:
     fig.update_layout(margin=dict(t=max(top, 40)))
 
 
-def _cross_domain_coloured(points, colour_by, cls, *, review, title, ranges, height) -> go.Figure:
+def _cross_domain_coloured(points, colour_by, cls, *, review, title, ranges, height, max_points) -> go.Figure:
     fig = go.Figure()
-    pos = np.arange(len(points), dtype=np.int32)
-    text = hover_text(points, review)
     values = colour_values(points, colour_by, cls=cls, review=review)
+    strata = points["dataset_id"].to_numpy(str).astype(object)
+    if not pd.api.types.is_float_dtype(values):
+        strata = strata + ":" + values.astype(str).to_numpy()
+    drawn = drawn_subset(points, max_points, strata)
+    if ranges is None and not drawn.all():
+        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
+    n_total, points, values = len(points), points[drawn], values[drawn]
+    pos = np.flatnonzero(drawn).astype(np.int32)
+    text = hover_text(points, review)
     x, y = points["x"].to_numpy(np.float32), points["y"].to_numpy(np.float32)
     is_ptb = points["dataset_id"].eq("ptbxl").to_numpy()
     base = 10 if review else 7
@@ -196,6 +259,7 @@ def _cross_domain_coloured(points, colour_by, cls, *, review, title, ranges, hei
                                            marker=dict(color=colours.get(cat, "#888"), size=size, symbol=symbol,
                                                        opacity=0.85)))
     _layout(fig, title, review, height, ranges)
+    drawn_note(fig, len(points), n_total, review)
     return fig
 
 
@@ -236,12 +300,18 @@ def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 MIN_FACET_FOR_DENSITY = 5
+# Points per small panel of a facet figure (grey context and highlighted records each): a row has a panel per
+# rhythm label and a page a row per chosen label, all drawn at once.
+FACET_DRAW_BUDGET = 1500
 
 
 def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, review: bool = False,
-                 height: int = 380) -> go.Figure:
+                 height: int = 380, max_points: int | None = FACET_DRAW_BUDGET) -> go.Figure:
     """One panel per partner label: records with `label` AND the partner highlighted over all others in grey,
-    with marginal density curves of the highlighted records (top: x, right: y). Thesis Figs D.4 / D.5."""
+    with marginal density curves of the highlighted records (top: x, right: y). Thesis Figs D.4 / D.5.
+
+    The counts and density curves use every record; above `max_points` a panel draws a fixed sample
+    (drawn_subset) of its grey records and of its highlighted ones."""
     if label not in CLASSES:
         raise ValueError(f"label must be one of the 20 classes; got {label!r}")
     partners = list(partners)
@@ -256,14 +326,25 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
                         subplot_titles=sum(([t, ""] for t in titles), []))
     grid_x = np.linspace(x.min(), x.max(), 61) if len(x) else np.linspace(0, 1, 61)
     grid_y = np.linspace(y.min(), y.max(), 61) if len(y) else np.linspace(0, 1, 61)
-    text = hover_text(points, review)
-    for i, partner in enumerate(partners):
-        col = 2 * i + 1
+    any_drawn = np.zeros(len(points), dtype=bool)
+    shown = []
+    for partner in partners:
         hi = has_label & has_class(points, partner)
-        fig.add_trace(go.Scattergl(x=x[~hi], y=y[~hi], mode="markers", hoverinfo="skip", showlegend=False,
+        grey, lit = (np.zeros(len(points), dtype=bool) for _ in range(2))
+        grey[~hi] = drawn_subset(points[~hi], max_points)
+        lit[hi] = drawn_subset(points[hi], max_points)
+        shown.append((hi, grey, lit))
+        any_drawn |= lit
+    text = np.full(len(points), "", dtype=object)
+    text[any_drawn] = hover_text(points[any_drawn], review)  # hover lines for the drawn highlighted points only
+    sampled = False
+    for i, (partner, (hi, grey, lit)) in enumerate(zip(partners, shown)):
+        col = 2 * i + 1
+        sampled |= bool(grey.sum() < (~hi).sum() or lit.sum() < hi.sum())
+        fig.add_trace(go.Scattergl(x=x[grey], y=y[grey], mode="markers", hoverinfo="skip", showlegend=False,
                                    marker=dict(size=3, color="rgba(150,150,150,0.3)")), row=2, col=col)
         colour = LABEL_COLOURS.get(partner, "#d62728")
-        fig.add_trace(go.Scattergl(x=x[hi], y=y[hi], mode="markers", text=text[hi], showlegend=False,
+        fig.add_trace(go.Scattergl(x=x[lit], y=y[lit], mode="markers", text=text[lit], showlegend=False,
                                    hovertemplate="%{text}<extra></extra>", name=f"{label}+{partner}",
                                    marker=dict(size=7 if review else 5, color=colour)), row=2, col=col)
         if hi.sum() < MIN_FACET_FOR_DENSITY:
@@ -281,6 +362,12 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5))
     chart_fonts(fig, review)
+    if sampled:
+        fig.add_annotation(text=f"each panel draws at most {max_points:,} grey and {max_points:,} highlighted "
+                                "records (a fixed sample); counts and density curves use every record",
+                           xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False,
+                           font=dict(size=REVIEW_FONT if review else 11, color="#555"),
+                           bgcolor="rgba(255,255,255,0.7)")
     return fig
 
 
@@ -375,16 +462,25 @@ def standardise_layout(points: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Points per animation frame: every frame travels to the browser at once.
+EVOLUTION_DRAW_BUDGET = 1500
+
+
 def evolution_figure(frames: list[tuple[int, pd.DataFrame]], *, colours: dict[str, str], review: bool = False,
-                     title: str = "", height: int = 560) -> go.Figure:
+                     title: str = "", height: int = 560, max_points: int | None = EVOLUTION_DRAW_BUDGET) -> go.Figure:
     """A run's checkpoints as an animation (play, pause, an epoch slider) over one set of axes.
 
     Every frame is standardised (standardise_layout), the axes fit all frames and keep a 1:1
-    aspect, so no frame is squeezed and distances read the same in every frame.
+    aspect, so no frame is squeezed and distances read the same in every frame. Above `max_points` records a
+    frame draws a fixed sample (drawn_subset): the same records in every frame, since the choice hashes ids.
     """
     if not frames:
         raise ValueError("evolution_figure needs at least one (epoch, points) frame")
-    frames = [(int(e), standardise_layout(p)) for e, p in frames]
+    frames = [(int(e), standardise_layout(p)) for e, p in frames]  # standardised on every record
+    n_total = max(len(p) for _, p in frames)
+    # the axes fit every record of every frame, drawn or not
+    lim = max(float(np.abs(p[["x", "y"]].to_numpy(float)).max()) if len(p) else 1.0 for _, p in frames) * 1.05
+    frames = [(e, p[drawn_subset(p, max_points, p["rhythm"].astype(str).to_numpy())]) for e, p in frames]
     cats = sorted(set().union(*[set(p["rhythm"].astype(str)) for _, p in frames]),
                   key=lambda c: (c in ("other", "unknown", "mixed"), c))
     size = 9 if review else 5
@@ -402,7 +498,6 @@ def evolution_figure(frames: list[tuple[int, pd.DataFrame]], *, colours: dict[st
     names = [f"epoch {e}" if e else "baseline" for e, _ in frames]
     fig = go.Figure(data=traces(frames[-1][1]),
                     frames=[go.Frame(data=traces(p), name=n) for (_, p), n in zip(frames, names)])
-    lim = max(float(np.abs(p[["x", "y"]].to_numpy(float)).max()) if len(p) else 1.0 for _, p in frames) * 1.05
     anim = dict(frame=dict(duration=900, redraw=True), transition=dict(duration=0), mode="immediate")
     fig.update_layout(
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.04, xanchor="left", yanchor="top",
@@ -417,6 +512,7 @@ def evolution_figure(frames: list[tuple[int, pd.DataFrame]], *, colours: dict[st
     _layout(fig, title, review, height, ((-lim, lim), (-lim, lim)))
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=90))
+    drawn_note(fig, max(len(p) for _, p in frames), n_total, review)
     return fig
 
 

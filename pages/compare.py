@@ -41,20 +41,32 @@ state.sync(base=a, w=b, view=view)
 pa, pb = common.points(db, a, view), common.points(db, b, view)
 colours = category_colours(np.union1d(pa["rhythm"].unique(), pb["rhythm"].unique()))
 
-# Shared selection: records selected in either chart are ringed in both (matched by record id).
+# Shared selection: records selected in either chart are ringed in the other (matched by "dataset:record" key;
+# vectorised, since a box over a 50k-point view selects tens of thousands of records).
+def record_keys(pts) -> np.ndarray:
+    return (pts["dataset_id"].astype(str) + ":" + pts["record_id"].astype(str)).to_numpy(dtype=object)
+
+
 picked = st.session_state.setdefault("cmp_selected", set())
 for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
     regions = common.new_chart_selection(f"{key}_{a}_{b}_{view}")
     if common.selection_changed(regions):
         mask = common.selection_mask(pts, regions)
-        picked = set(zip(pts.loc[mask, "dataset_id"], pts.loc[mask, "record_id"]))
+        picked = set(record_keys(pts)[mask])
         st.session_state["cmp_selected"] = picked
+        st.session_state["cmp_selected_on"] = f"{key}_{a}_{b}_{view}:{review}"
 
 
-def ringed(pts):
-    if not picked:
+def in_picked(pts) -> np.ndarray:
+    return np.fromiter((k in picked for k in record_keys(pts)), dtype=bool, count=len(pts))
+
+
+def ringed(pts, key):
+    # The chart the selection was drawn on shows it itself (plotly dims the rest); rings there would change its
+    # figure and make the browser redraw it. The other chart gets rings.
+    if not picked or st.session_state.get("cmp_selected_on") == f"{key}_{a}_{b}_{view}:{review}":
         return None
-    return np.array([k in picked for k in zip(pts["dataset_id"], pts["record_id"])], dtype=bool)
+    return in_picked(pts)
 
 
 left, right = st.columns(2)
@@ -62,12 +74,12 @@ names = dict(zip(weights["weights_id"], weights["display"]))
 for col, wid, pts, key in ((left, a, pa, "cmp_chart_a"), (right, b, pb, "cmp_chart_b")):
     with col:
         st.markdown(f"**{names.get(wid, wid)}**")  # above the chart: a plot title would sit under the toolbar
-        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts), colours=colours, height=480)
+        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts, key), colours=colours, height=480)
         common.show_figure(fig, f"compare-{wid}", key=f"{key}_{a}_{b}_{view}", on_select="rerun",
                            selection_mode=("box", "lasso"))
 if picked:
-    st.caption(f"{len(picked)} records selected; ringed in both views.")
-    sel_b = ringed(pb)
+    st.caption(f"{len(picked)} records selected; ringed in the other view.")
+    sel_b = in_picked(pb)
     with st.expander("Selection summary (right view)"):
         common.selection_summary_block(pb, sel_b, key="compare")
 

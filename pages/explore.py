@@ -96,10 +96,16 @@ if "ex_sel" not in st.session_state:
         st.warning(f"Ignoring the selection in the link: {exc}")
         st.session_state["ex_sel"] = None
 chart_key = f"ex_chart_{wid}_{view}"
+drawn_on = repr((chart_key, review, colour, cls, labels, age_filter, sexes, datasets, fold))  # this chart as drawn now
 drawn = common.new_chart_selection(chart_key)
 if common.selection_changed(drawn):
     st.session_state["ex_sel"] = drawn
+    st.session_state["ex_sel_on"] = drawn_on
 regions = st.session_state["ex_sel"]
+# A selection drawn on this very chart is already shown by plotly (the rest dimmed): rings would change the
+# figure and make the browser redraw every panel on each selection. A selection from a link or another view
+# (another checkpoint, view, colouring or filter) gets rings.
+ring = regions is not None and st.session_state.get("ex_sel_on") != drawn_on
 mask = common.selection_mask(pts, regions)
 
 state.sync(w=wid, view=view, colour=colour, cls=cls, labels=labels,
@@ -118,7 +124,7 @@ else:
     if view == "cross_domain":
         fig = cross_domain_figure(pts, review=review, colour_by=colour, cls=cls)
     else:
-        fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if mask.any() else None,
+        fig = scatter_figure(pts, colour, cls=cls, review=review, highlight=mask if ring and mask.any() else None,
                              axes=("LD 1", "LD 2") if view == "chapman_test_lda" else ("UMAP 1", "UMAP 2"))
     common.show_figure(fig, f"explore-{view}", key=chart_key, on_select="rerun",
                        selection_mode=("points", "box", "lasso"))
@@ -127,12 +133,19 @@ st.subheader("Selection")
 common.selection_summary_block(pts, mask, key="explore")
 
 st.subheader("Record preview")
-candidates = pts.loc[mask] if mask.any() else pts.head(500)
+# A selectbox of every selected record would send tens of thousands of options to the browser on each rerun.
+PREVIEW_CHOICES = 500
+clicked = [p for p in (regions or {}).get("positions", []) if 0 <= p < len(pts)]
+in_view = np.flatnonzero(mask) if mask.any() else np.arange(len(pts))
+offered = np.union1d(in_view[:PREVIEW_CHOICES], clicked[:1]).astype(int)
+candidates = pts.iloc[offered]
 if candidates.empty:
     st.caption("No record to preview.")
 else:
+    if len(in_view) > PREVIEW_CHOICES:
+        st.caption(f"Offered below: the first {PREVIEW_CHOICES} of {len(in_view):,} "
+                   f"{'selected' if mask.any() else 'shown'} records; click a point to preview any drawn one.")
     keys = (candidates["dataset_id"] + ":" + candidates["record_id"].astype(str)).tolist()
-    clicked = [p for p in (regions or {}).get("positions", []) if 0 <= p < len(pts)]
     if clicked and not ((regions or {}).get("box") or (regions or {}).get("lasso")):
         # A click on one point previews it.
         st.session_state["ex_rec"] = f"{pts.iloc[clicked[0]]['dataset_id']}:{pts.iloc[clicked[0]]['record_id']}"

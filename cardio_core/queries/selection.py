@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cardio_core.labels import CLASSES
-from cardio_core.queries.points import age_bands, labels_present
+from cardio_core.queries.points import age_bands, label_matrix, labels_present
 
 
 def points_in_box(x: np.ndarray, y: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float]) -> np.ndarray:
@@ -75,8 +75,7 @@ def selection_summary(points: pd.DataFrame, mask: np.ndarray) -> dict[str, pd.Da
     sel, rest = points[mask], points[~mask]
     present = sorted(labels_present(points), key=lambda c: CLASSES.index(c) if c in CLASSES else 99)
     # one record x class matrix for all classes at once (a regex pass per class costs seconds at 50k points)
-    carries = points["labels"].astype(str).str.get_dummies(sep=",").reindex(columns=present, fill_value=0) \
-        .to_numpy(dtype=bool)
+    carries = label_matrix(points, present)
     in_sel = carries[mask].mean(0) if mask.any() else np.full(len(present), np.nan)
     in_rest = carries[~mask].mean(0) if (~mask).any() else np.full(len(present), np.nan)
     rows = []

@@ -216,3 +216,67 @@ def test_facets_of_fewer_than_five_records_draw_no_density():
     assert "CRBBB + SR: n = 3, too few" in titles and "CRBBB + AFIB (n = 12)" in titles
     lines = [t for t in fig.data if t.mode == "lines"]
     assert len(lines) == 4     # two marginal curves (x, y) x two styles, for the AFIB panel only
+
+
+def _many(n, seed=0):
+    rng = np.random.default_rng(seed)
+    rhythm = np.where(np.arange(n) < 30, "PACE", rng.choice(["SR", "AFIB", "SB"], n))  # PACE: a rare label
+    return pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "dataset_id": "chapman",
+                         "record_id": [f"JS{i:06d}" for i in range(n)], "labels": rhythm, "rhythm": rhythm,
+                         "multi": False, "age": rng.uniform(20, 90, n), "sex": rng.choice(["F", "M"], n),
+                         "bmi": 25.0, "bmi_category": "normal", "split": "test", "fold": pd.array([None] * n, "Int64")})
+
+
+def test_a_large_scatter_draws_a_fixed_sample_per_colour_and_says_so():
+    from app.figures import DRAW_MIN_PER_STRATUM, drawn_subset, scatter_figure
+    pts = _many(20_000)
+    keep = drawn_subset(pts, 2000, pts["rhythm"].to_numpy())
+    assert 1900 <= keep.sum() <= 2100
+    for lab in ("SR", "AFIB", "SB"):                       # each colour keeps its share of the budget
+        share = (pts["rhythm"] == lab).mean()
+        assert abs(keep[pts["rhythm"].eq(lab).to_numpy()].sum() - 2000 * share) <= 2
+    assert keep[pts["rhythm"].eq("PACE").to_numpy()].all()  # a rare label is drawn whole (30 < the floor)
+    assert DRAW_MIN_PER_STRATUM >= 30
+    # the choice follows the record, not the row order or the checkpoint: the same records in every view
+    shuffled = pts.sample(frac=1, random_state=1)
+    again = drawn_subset(shuffled, 2000, shuffled["rhythm"].to_numpy())
+    assert set(shuffled["record_id"][again]) == set(pts["record_id"][keep])
+    moved = pts.assign(x=pts["x"] * 3 + 1)
+    assert (drawn_subset(moved, 2000, moved["rhythm"].to_numpy()) == keep).all()
+    assert drawn_subset(pts.head(50), 2000).all() and drawn_subset(pts, None).all()
+    with pytest.raises(ValueError, match="budget"):
+        drawn_subset(pts, 0)
+
+    fig = scatter_figure(pts, "rhythm", max_points=2000)
+    drawn_pos = np.concatenate([np.asarray(t.customdata) for t in fig.data])
+    assert len(drawn_pos) == keep.sum() and set(drawn_pos) == set(np.flatnonzero(keep))  # customdata: row positions
+    note = " ".join(a.text for a in fig.layout.annotations)
+    assert f"drawn: {keep.sum():,} of 20,000 records" in note
+    (x0, x1) = fig.layout.xaxis.range
+    assert x0 <= pts["x"].min() and pts["x"].max() <= x1       # the axes fit every record, drawn or not
+    full = scatter_figure(pts, "rhythm", max_points=None)
+    assert sum(len(t.x) for t in full.data) == 20_000 and not full.layout.annotations
+
+
+def test_the_overlay_facets_and_evolution_draw_within_their_budgets():
+    from app.figures import cross_domain_figure, evolution_figure, facet_figure
+    pts = _many(12_000)
+    pts["dataset_id"] = np.where(np.arange(len(pts)) % 3 == 0, "ptbxl", "chapman")
+    for colour in ("rhythm", "age", "sex"):
+        fig = cross_domain_figure(pts, colour_by=colour, max_points=1500)
+        n = sum(len(t.x) for t in fig.data if t.type == "scattergl")
+        assert 1400 <= n <= 1700, (colour, n)
+        assert any("of 12,000 records" in a.text for a in fig.layout.annotations)
+        if colour == "rhythm":   # the contours still come from every Chapman record
+            assert any(t.type == "contour" for t in fig.data)
+    pts["labels"] = np.where(np.arange(len(pts)) % 2 == 0, "CRBBB," + pts["rhythm"], pts["rhythm"])
+    facets = facet_figure(pts, "CRBBB", ["SR", "AFIB"], max_points=500)
+    for t in facets.data:
+        if t.type == "scattergl":
+            assert len(t.x) <= 500
+    n_sr = int((pts["labels"] == "CRBBB,SR").sum())
+    assert f"CRBBB + SR (n = {n_sr})" in [a.text for a in facets.layout.annotations]  # counts use every record
+    frames = [(0, pts), (2, pts.assign(x=pts["x"] * 2)), (4, pts.assign(y=pts["y"] - 1))]
+    evo = evolution_figure(frames, colours={}, max_points=1000)
+    ids = [sorted(np.concatenate([np.asarray(t.text) for t in f.data])) for f in evo.frames]
+    assert ids[0] == ids[1] == ids[2] and 900 <= len(ids[0]) <= 1200   # the same records in every frame
