@@ -123,6 +123,24 @@ def points(db_path: str, weights_id: str, view: str, aligned: bool = False) -> p
     return queries.projection_points(_store(db_path), weights_id, view, aligned=aligned)
 
 
+# Figures a rerun would otherwise rebuild unchanged (a selection elsewhere on the page reruns it all): the same
+# object is returned, never a copy, so callers only draw them and never modify them.
+@st.cache_resource(ttl=300, show_spinner=False, max_entries=16)
+def evolution(db_path: str, frames: tuple, view: str, colours: tuple, review: bool, title: str):
+    """The epoch-evolution animation of (epoch, weights_id) frames in a view (figures.evolution_figure)."""
+    from app.figures import evolution_figure
+    loaded = [(e, points(db_path, w, view, aligned=True)) for e, w in frames]
+    return evolution_figure(loaded, colours=dict(colours), review=review, title=title)
+
+
+@st.cache_resource(ttl=300, show_spinner=False, max_entries=16)
+def rhythm_scatter(db_path: str, weights_id: str, view: str, colours: tuple, review: bool, height: int):
+    """A view's scatter coloured by rhythm label, without rings (figures.scatter_figure)."""
+    from app.figures import scatter_figure
+    return scatter_figure(points(db_path, weights_id, view), "rhythm", review=review, colours=dict(colours),
+                          height=height)
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def pairs(db_path: str) -> pd.DataFrame:
     return paired_queries.list_pairs(_store(db_path))

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from app import common, state
-from app.figures import category_colours, evolution_figure, probe_figure, scatter_figure, silhouette_bars
+from app.figures import category_colours, probe_figure, scatter_figure, silhouette_bars
 from cardio_core import queries
 
 st.title("Compare")
@@ -74,7 +74,10 @@ names = dict(zip(weights["weights_id"], weights["display"]))
 for col, wid, pts, key in ((left, a, pa, "cmp_chart_a"), (right, b, pb, "cmp_chart_b")):
     with col:
         st.markdown(f"**{names.get(wid, wid)}**")  # above the chart: a plot title would sit under the toolbar
-        fig = scatter_figure(pts, "rhythm", review=review, highlight=ringed(pts, key), colours=colours, height=480)
+        rings = ringed(pts, key)
+        fig = (scatter_figure(pts, "rhythm", review=review, highlight=rings, colours=colours, height=480)
+               if rings is not None and rings.any() else
+               common.rhythm_scatter(db, wid, view, tuple(sorted(colours.items())), review, 480))
         common.show_figure(fig, f"compare-{wid}", key=f"{key}_{a}_{b}_{view}", on_select="rerun",
                            selection_mode=("box", "lasso"))
 if picked:
@@ -105,8 +108,8 @@ else:
         st.caption("No checkpoint of this run has a projection for this view yet.")
     else:
         state.sync(run=run)
-        loaded = [(e, common.points(db, w, view, aligned=True)) for e, w in frames]
-        fig = evolution_figure(loaded, colours=colours, review=review, title=f"{run}: baseline and checkpoints")
+        fig = common.evolution(db, tuple(frames), view, tuple(sorted(colours.items())), review,
+                               f"{run}: baseline and checkpoints")
         common.show_figure(fig, f"evolution-{run}", key="cmp_evolution")
         st.caption("Press ▶ Play, or drag the slider. Each frame is one checkpoint's aligned UMAP layout: initialised "
                    "from and rotated onto the previous one, then centred and scaled to the same spread (a UMAP layout "
