@@ -3,8 +3,8 @@
 The chain runs as a real background job through the console script: demo data in the real
 formats, ingest, MDM pre-training of the ECG baseline, an ECG fine-tune with two checkpoints,
 a 5-fold CMR fine-tune, embeddings, aligned projections, metrics and the reports. The chain is killed
-with SIGKILL once, inside the analysis of the ECG run's second checkpoint, and resumed with
-`cardio jobs resume`: the resumed job continues the demo's own runs (issue 11). The store is
+with SIGKILL at a point of each stage (DEMO_KILLS) and each time resumed with `cardio jobs resume`; every
+resumed job continues the demo's own runs, and the store is consistent after every kill (issue 11). The store is
 then checked for what issue 4's "done" names, for the baseline and every checkpoint. The
 browser tests open every page on that workspace, select on the scatter, preview a record read
 from its WFDB files, and launch a real (one-epoch) fine-tune from the Jobs form, following it
@@ -27,9 +27,16 @@ from app.browser_testing import (REPO, RunningApp, assert_no_exception, box_sele
 from cardio_core.faults import ENV as KILL_ENV
 from cardio_core.store import Store
 
+
 # `./run test` distributes by file (--dist loadfile), so this module's demo fixture runs once.
 pytestmark = pytest.mark.slow
 
+# The demo chain killed with SIGKILL at one point of each stage, each resumed job killed at the next (the fault
+# counters start again in every process): right after data and ingest; the MMCL pair's checkpoint written but not
+# registered (after the MDM baseline and both baselines' analyses); the analysis of the ECG fine-tune's second
+# checkpoint (that job's 4th metrics pass: the MMCL pair's two encoders, ECG checkpoints 1 and 2); entering the
+# CMR fine-tune; its first fold's checkpoint written but not registered. The last resume runs to the end.
+DEMO_KILLS = ["demo:step1", "checkpoint_written", "analysis:metrics#4", "demo:step4", "checkpoint_written"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 PAGES = {"": "CardioScope", "explore": "Explore", "compare": "Compare", "subclusters": "Sub-clusters",
@@ -44,36 +51,45 @@ def _cardio() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory):
+def demo_ws(tmp_path_factory, consistent):
     root = tmp_path_factory.mktemp("demo-chain-ws")
     env = {k: v for k, v in os.environ.items()
            if k not in ("CARDIO_CHAPMAN_DIR", "CARDIO_PTBXL_DIR", "CARDIO_ACDC_DIR", "CARDIO_PAIRED_DIR")}
     env["CARDIO_WORKSPACE"] = str(root)
     t = time.perf_counter()
-    # metrics of: the pre-trained ECG baseline, the CMR baseline (random, the MMCL start), the MMCL checkpoint's
-    # ECG and CMR encoders, ECG fine-tune checkpoint 1, ECG checkpoint 2 <- killed
-    killed = subprocess.run(_cardio() + ["demo", "--size", "tiny", "--device", "cpu"],
-                            env={**env, KILL_ENV: "analysis:metrics#6"}, cwd=root, capture_output=True, text=True,
-                            timeout=900)
-    assert killed.returncode != 0, f"the kill point was not reached:\n{killed.stdout[-2000:]}"
-    job_id = killed.stdout.strip().splitlines()[0].strip()
-    done = subprocess.run(_cardio() + ["jobs", "resume", job_id, "--wait"], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=900)
+    store = Store(root / "cardioscope.duckdb")
+    # kill -9 at a stage of the chain, then `cardio jobs resume` of the killed job, killed at the next stage:
+    jobs = []
+    for point in DEMO_KILLS + [None]:
+        run_env = {**env, KILL_ENV: point} if point else env
+        args = ["demo", "--size", "tiny", "--device", "cpu"] if not jobs else ["jobs", "resume", jobs[-1], "--wait"]
+        proc = subprocess.run(_cardio() + args, env=run_env, cwd=root, capture_output=True, text=True, timeout=900)
+        if point:
+            assert proc.returncode != 0, f"the kill point {point} was not reached:\n{proc.stdout[-2000:]}"
+        else:
+            assert proc.returncode == 0, \
+                f"cardio demo failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        jobs.append(proc.stdout.strip().splitlines()[0].split()[0])
+        if point:  # the killed job is recorded as died, and nothing it left is half-written
+            status, error = store.query("SELECT status, error FROM jobs WHERE job_id = ?", [jobs[-1]])[0]
+            assert status == "failed" and "process died" in error, (point, status, error)
+            consistent(store)
     elapsed = time.perf_counter() - t
-    assert done.returncode == 0, f"cardio demo failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    resumed = done.stdout.strip().splitlines()[0].split()[0]
-    print(f"cardio demo --size tiny, killed once and resumed: {elapsed:.0f} s")
-    return {"root": root, "job_id": job_id, "resumed_id": resumed, "jobs": {job_id, resumed},
-            "store": Store(root / "cardioscope.duckdb"), "elapsed": elapsed}
+    print(f"cardio demo --size tiny, killed {len(DEMO_KILLS)} times and resumed: {elapsed:.0f} s")
+    return {"root": root, "job_id": jobs[0], "resumed_id": jobs[-1], "jobs": set(jobs), "chain": jobs,
+            "store": store, "elapsed": elapsed}
 
 
 def test_demo_job_succeeds_and_says_so(demo_ws):
     store = demo_ws["store"]
-    status, kind, error = store.query("SELECT status, kind, error FROM jobs WHERE job_id = ?", [demo_ws["job_id"]])[0]
-    assert (kind, status) == ("demo", "failed") and "process died" in error  # the kill
-    status, kind, resume_of = store.query("SELECT status, kind, resume_of FROM jobs WHERE job_id = ?",
-                                          [demo_ws["resumed_id"]])[0]
-    assert (kind, status, resume_of) == ("demo", "succeeded", demo_ws["job_id"])
+    chain = demo_ws["chain"]
+    for job_id in chain[:-1]:
+        status, kind, error = store.query("SELECT status, kind, error FROM jobs WHERE job_id = ?", [job_id])[0]
+        assert (kind, status) == ("demo", "failed") and "process died" in error  # the kills
+    for before, job_id in zip(chain, chain[1:]):   # each job resumes the one killed before it
+        kind, resume_of = store.query("SELECT kind, resume_of FROM jobs WHERE job_id = ?", [job_id])[0]
+        assert (kind, resume_of) == ("demo", before)
+    assert store.scalar("SELECT status FROM jobs WHERE job_id = ?", [chain[-1]]) == "succeeded"
     assert store.scalar("SELECT count(*) FROM datasets WHERE is_demo") == 5   # 3 cohorts + the paired pair
 
 
@@ -189,12 +205,19 @@ def test_the_resumed_demo_continued_its_own_runs(demo_ws):
     runs = dict(store.query("SELECT run_id, completed_at IS NOT NULL FROM runs"))
     assert runs == {f"{job}-mmcl": True, f"{job}-ecg": True, f"{job}-cmr": True}
     by_job = dict(store.query("SELECT epoch, job_id FROM checkpoints WHERE run_id = ?", [f"{job}-ecg"]))
-    assert by_job == {1: job, 2: demo_ws["resumed_id"]}
+    killed_in_ecg = demo_ws["chain"][DEMO_KILLS.index("analysis:metrics#4")]
+    assert by_job == {1: killed_in_ecg, 2: demo_ws["chain"][DEMO_KILLS.index("analysis:metrics#4") + 1]}
+    # the CMR run's first fold was killed between writing its checkpoint and registering it: every fold has its
+    # checkpoints registered once
+    folds = store.query("SELECT fold, epoch, count(*) FROM checkpoints WHERE run_id = ? AND fold IS NOT NULL "
+                        "GROUP BY ALL", [f"{job}-cmr"])
+    assert sorted(f for f, _, _ in folds) == [0, 1, 2, 3, 4] and all(n == 1 for *_, n in folds), folds
     unmarked = store.query("SELECT c.weights_id FROM checkpoints c LEFT JOIN analysis_complete a USING (weights_id) "
                            "WHERE c.fold IS NULL AND a.weights_id IS NULL")
     assert unmarked == []
     assert store.query("SELECT weights_id, view, count(*) FROM projections GROUP BY ALL HAVING count(*) > 1") == []
-    log = (demo_ws["root"] / "runs" / demo_ws["resumed_id"] / "job.log").read_text()
+    retrained_by = demo_ws["chain"][DEMO_KILLS.index("analysis:metrics#4") + 1]
+    log = (demo_ws["root"] / "runs" / retrained_by / "job.log").read_text()
     assert "Restoring states from the checkpoint" in log
 
 

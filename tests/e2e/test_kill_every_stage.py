@@ -19,6 +19,7 @@ from cardio_core.data.ingest import ingest_dataset
 from cardio_core.faults import ENV
 from cardio_core.store import Store
 
+
 pytestmark = pytest.mark.slow
 
 # The baseline's analysis is killed after its first view (the cancelled-baseline case of point 8); then the
@@ -26,25 +27,6 @@ pytestmark = pytest.mark.slow
 KILLS = ["analysis:project:chapman_test", "train_batch", "checkpoint_written", "analysis:embed",
          "analysis:metrics", "analysis:project:cross_domain"]
 VIEWS = {"chapman_test", "cross_domain"}
-
-
-def assert_consistent(store: Store) -> None:
-    """What must hold after any kill: registration and analysis marks never describe half-written state."""
-    orphans = store.query("SELECT w.weights_id FROM weights w LEFT JOIN checkpoints c USING (weights_id) "
-                          "WHERE w.kind = 'checkpoint' AND c.weights_id IS NULL")
-    assert orphans == [], f"checkpoint weights rows without their checkpoints row: {orphans}"
-    headless = store.query("SELECT c.weights_id FROM checkpoints c LEFT JOIN weights w USING (weights_id) "
-                           "WHERE w.weights_id IS NULL")
-    assert headless == [], f"checkpoints rows without weights: {headless}"
-    for wid, views in store.query("SELECT weights_id, views FROM analysis_complete"):
-        have = {r[0] for r in store.query("SELECT view FROM projections WHERE weights_id = ?", [wid])}
-        import json
-        assert set(json.loads(views)) <= have, (wid, views, have)
-        assert store.scalar("SELECT count(*) FROM embeddings WHERE weights_id = ?", [wid]) > 0, wid
-        assert store.scalar("SELECT count(*) FROM metrics WHERE weights_id = ?", [wid]) > 0, wid
-    dup = store.query("SELECT weights_id, dataset_id, record_id, count(*) FROM embeddings GROUP BY ALL "
-                      "HAVING count(*) > 1 LIMIT 3")
-    assert dup == []
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +42,8 @@ def small_ws(tmp_path_factory):
     return ws, store
 
 
-def test_a_finetune_job_killed_at_every_stage_resumes_to_a_consistent_store(small_ws, monkeypatch):
+def test_a_finetune_job_killed_at_every_stage_resumes_to_a_consistent_store(small_ws, monkeypatch,
+                                                                            consistent):
     from jobs.runner import LocalRunner
     ws, store = small_ws
     monkeypatch.setenv("CARDIO_WORKSPACE", str(ws.root))
@@ -84,7 +67,7 @@ def test_a_finetune_job_killed_at_every_stage_resumes_to_a_consistent_store(smal
             assert status == "failed" and "process died" in (row.get("error") or ""), (point, status, row)
         else:
             assert status == "succeeded", row.get("error")
-        assert_consistent(store)
+        consistent(store)
     run = first
     base = store.scalar("SELECT parent_weights_id FROM runs WHERE run_id = ?", [run])
     epochs = [r[0] for r in store.query("SELECT epoch FROM checkpoints WHERE run_id = ? ORDER BY epoch", [run])]
