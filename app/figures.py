@@ -69,14 +69,26 @@ def drawn_subset(points: pd.DataFrame, budget: int | None = DRAW_BUDGET, strata=
     return keep
 
 
+def drawn_rows(points: pd.DataFrame, max_points: int | None, strata, ranges):
+    """(drawn_subset's rows, axis ranges): the ranges fit every record when only a sample is drawn."""
+    drawn = drawn_subset(points, max_points, strata)
+    if ranges is None and not drawn.all():
+        ranges = padded_ranges([points])
+    return drawn, ranges
+
+
+def corner_note(fig: go.Figure, text: str, review: bool) -> None:
+    """A note in the plot's lower-left corner (so it travels with a downloaded image)."""
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom",
+                       showarrow=False, font=dict(size=REVIEW_FONT if review else 11, color="#555"),
+                       bgcolor="rgba(255,255,255,0.7)")
+
+
 def drawn_note(fig: go.Figure, n_drawn: int, n_total: int, review: bool) -> None:
-    """Say on the plot itself (and so in a downloaded image) that it draws a sample."""
-    if n_drawn >= n_total:
-        return
-    fig.add_annotation(text=f"drawn: {n_drawn:,} of {n_total:,} records (a fixed sample per colour); "
-                            "selections and summaries count every record",
-                       xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False,
-                       font=dict(size=REVIEW_FONT if review else 11, color="#555"), bgcolor="rgba(255,255,255,0.7)")
+    """Say on the plot itself that it draws a sample."""
+    if n_drawn < n_total:
+        corner_note(fig, f"drawn: {n_drawn:,} of {n_total:,} records (a fixed sample per colour); "
+                         "selections and summaries count every record", review)
 
 
 def hover_text(points: pd.DataFrame, review: bool) -> np.ndarray:
@@ -103,10 +115,8 @@ def scatter_figure(points: pd.DataFrame, colour_by: str = "rhythm", *, cls: str 
     size = 9 if review else 5
     fig = go.Figure()
     values_all = colour_values(points, colour_by, cls=cls, review=review)
-    drawn = drawn_subset(points, max_points,
-                         None if pd.api.types.is_float_dtype(values_all) else values_all.astype(str).to_numpy())
-    if ranges is None and not drawn.all():
-        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
+    drawn, ranges = drawn_rows(points, max_points, None if pd.api.types.is_float_dtype(values_all)
+                               else values_all.astype(str).to_numpy(), ranges)
     n_total, points, values = len(points), points[drawn], values_all[drawn]
     pos = np.flatnonzero(drawn).astype(np.int32)
     multi = points["multi"].to_numpy(bool)
@@ -162,9 +172,8 @@ def cross_domain_figure(points: pd.DataFrame, *, review: bool = False, title: st
         return _cross_domain_coloured(points, colour_by, cls, review=review, title=title, ranges=ranges,
                                       height=height, max_points=max_points)
     fig = go.Figure()
-    drawn = drawn_subset(points, max_points, (points["dataset_id"] + ":" + points["rhythm"].astype(str)).to_numpy())
-    if ranges is None and not drawn.all():
-        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
+    drawn, ranges = drawn_rows(points, max_points,
+                               (points["dataset_id"] + ":" + points["rhythm"].astype(str)).to_numpy(), ranges)
     chap = points[points["dataset_id"] == "chapman"]
     pos = np.arange(len(points))
     if len(chap):
@@ -225,9 +234,7 @@ def _cross_domain_coloured(points, colour_by, cls, *, review, title, ranges, hei
     strata = points["dataset_id"].to_numpy(str).astype(object)
     if not pd.api.types.is_float_dtype(values):
         strata = strata + ":" + values.astype(str).to_numpy()
-    drawn = drawn_subset(points, max_points, strata)
-    if ranges is None and not drawn.all():
-        ranges = padded_ranges([points])  # the axes fit every record, drawn or not
+    drawn, ranges = drawn_rows(points, max_points, strata, ranges)
     n_total, points, values = len(points), points[drawn], values[drawn]
     pos = np.flatnonzero(drawn).astype(np.int32)
     text = hover_text(points, review)
@@ -363,11 +370,8 @@ def facet_figure(points: pd.DataFrame, label: str, partners=RHYTHM_LABELS, *, re
     fig.update_layout(height=height, margin=dict(l=5, r=5, t=40, b=5))
     chart_fonts(fig, review)
     if sampled:
-        fig.add_annotation(text=f"each panel draws at most {max_points:,} grey and {max_points:,} highlighted "
-                                "records (a fixed sample); counts and density curves use every record",
-                           xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="bottom", showarrow=False,
-                           font=dict(size=REVIEW_FONT if review else 11, color="#555"),
-                           bgcolor="rgba(255,255,255,0.7)")
+        corner_note(fig, f"each panel draws at most {max_points:,} grey and {max_points:,} highlighted records "
+                         "(a fixed sample); counts and density curves use every record", review)
     return fig
 
 

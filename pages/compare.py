@@ -47,6 +47,11 @@ def record_keys(pts) -> np.ndarray:
     return (pts["dataset_id"].astype(str) + ":" + pts["record_id"].astype(str)).to_numpy(dtype=object)
 
 
+def drawn_on(key) -> str:
+    """Which chart, as drawn now, a selection was made on."""
+    return f"{key}_{a}_{b}_{view}:{review}"
+
+
 picked = st.session_state.setdefault("cmp_selected", set())
 for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
     regions = common.new_chart_selection(f"{key}_{a}_{b}_{view}")
@@ -54,7 +59,7 @@ for key, pts in (("cmp_chart_a", pa), ("cmp_chart_b", pb)):
         mask = common.selection_mask(pts, regions)
         picked = set(record_keys(pts)[mask])
         st.session_state["cmp_selected"] = picked
-        st.session_state["cmp_selected_on"] = f"{key}_{a}_{b}_{view}:{review}"
+        st.session_state["cmp_selected_on"] = drawn_on(key)
 
 
 def in_picked(pts) -> np.ndarray:
@@ -64,7 +69,7 @@ def in_picked(pts) -> np.ndarray:
 def ringed(pts, key):
     # The chart the selection was drawn on shows it itself (plotly dims the rest); rings there would change its
     # figure and make the browser redraw it. The other chart gets rings.
-    if not picked or st.session_state.get("cmp_selected_on") == f"{key}_{a}_{b}_{view}:{review}":
+    if not picked or st.session_state.get("cmp_selected_on") == drawn_on(key):
         return None
     return in_picked(pts)
 
